@@ -1,0 +1,1 @@
+"""Fieldline backend: one package, one sub-package per service (see docs/architecture.md)."""

@@ -1,0 +1,119 @@
+"""Composition root: the only place that reads settings' URLs and picks adapters.
+
+`build_runtime(settings, services)` returns a FastAPI app whose lifespan migrates
+the database, starts the embedded infrastructure this process needs and the
+requested services, and stops them in reverse order.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from fieldline_backend.common.component import Component
+from fieldline_backend.common.db import Database
+from fieldline_backend.common.settings import SERVICES, Settings
+
+log = logging.getLogger(__name__)
+
+INTERNAL_TOKEN_HEADER = "X-Fieldline-Internal"
+
+
+@dataclass
+class Context:
+    """Everything a service's build() may use. Adapters are made lazily, once."""
+
+    settings: Settings
+    services: tuple[str, ...]
+    extras: dict[str, Any] = field(default_factory=dict)  # in-process objects shared by services
+
+    @cached_property
+    def database(self) -> Database:
+        return Database(self.settings.sqlalchemy_url)
+
+    @cached_property
+    def internal_token(self) -> str:
+        return self.settings.effective_internal_token
+
+    def service_client(self, service: str, timeout: float = 10.0) -> httpx.AsyncClient:
+        """An HTTP client for another service's API, carrying the internal token."""
+        return httpx.AsyncClient(
+            base_url=self.settings.service_url(service),
+            headers={INTERNAL_TOKEN_HEADER: self.internal_token},
+            timeout=timeout,
+        )
+
+    def sync_service_client(self, service: str, timeout: float = 10.0) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.settings.service_url(service),
+            headers={INTERNAL_TOKEN_HEADER: self.internal_token},
+            timeout=timeout,
+        )
+
+
+def build_component(ctx: Context, service: str) -> Component:
+    module = importlib.import_module(f"fieldline_backend.{service}.component")
+    return module.build(ctx)
+
+
+def build_runtime(settings: Settings, services: Sequence[str] = SERVICES) -> FastAPI:
+    unknown = set(services) - set(SERVICES)
+    if unknown:
+        raise ValueError(f"unknown service(s) {sorted(unknown)}; choose from {list(SERVICES)}")
+    ctx = Context(settings=settings, services=tuple(services))
+    components = [build_component(ctx, name) for name in services]
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx.database.migrate()
+        started: list[Component] = []
+        try:
+            for component in components:
+                await component.start()
+                started.append(component)
+                log.info("service started", extra={"service": component.name})
+            yield
+        finally:
+            for component in reversed(started):
+                try:
+                    await component.stop()
+                except Exception:
+                    log.exception("service failed to stop cleanly: %s", component.name)
+            ctx.database.dispose()
+
+    app = FastAPI(
+        title="Fieldline",
+        version="0.1.0",
+        description="Telemetry and alerting for ESP32 sensor fleets.",
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    for component in components:
+        for router in component.routers:
+            app.include_router(router)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict:
+        return {"status": "ok", "services": list(ctx.services)}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz() -> dict:
+        checks: dict[str, bool] = {}
+        for component in components:
+            for name, ok in (await component.ready()).items():
+                checks[f"{component.name}.{name}"] = ok
+        if not all(checks.values()):
+            from fastapi import HTTPException
+
+            raise HTTPException(status_code=503, detail={"checks": checks})
+        return {"status": "ready", "checks": checks}
+
+    return app

@@ -1,0 +1,159 @@
+"""The `fieldline` command: thin wrappers over functions the tests call directly.
+
+One table maps each command to its handler; `main()` is the one place that turns
+errors into exit codes and messages that say what to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from fieldline_backend.common.settings import SERVICES, Settings, load_settings
+
+
+class CommandError(Exception):
+    """An error a person can act on; printed without a traceback."""
+
+
+EXAMPLES = """\
+examples:
+  fieldline up                                  all services, embedded defaults
+  fieldline up --data-dir ./data --http-port 8080 --mqtt-port 1884
+  FIELDLINE_DATABASE_URL=postgresql://fieldline@db/fieldline fieldline serve devices
+  echo 's3cret-pass' | fieldline users create --username admin --password-stdin --admin
+"""
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        help="where the embedded defaults keep their files "
+        "(default: $FIELDLINE_DATA_DIR, else a per-user data folder)",
+    )
+
+
+def _ports(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--http-port", type=int, help="HTTP API port (default 8000)")
+    parser.add_argument("--http-host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--mqtt-port", type=int, help="embedded MQTT broker port (default 1883)")
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        data_dir=getattr(args, "data_dir", None),
+        http_port=getattr(args, "http_port", None),
+        http_host=getattr(args, "http_host", None),
+        mqtt_port=getattr(args, "mqtt_port", None),
+    )
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from fieldline_backend.runner import run_services
+
+    settings = settings_from(args)
+    run_services(settings, SERVICES, banner=True)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from fieldline_backend.runner import run_services
+
+    run_services(settings_from(args), [args.service], banner=False)
+    return 0
+
+
+def cmd_users_create(args: argparse.Namespace) -> int:
+    from fieldline_backend.gateway.users import UserExists, create_user_in
+
+    settings = settings_from(args)
+    if not args.password_stdin:
+        raise CommandError("give the password on standard input with --password-stdin")
+    password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        user = create_user_in(settings, args.username, password, admin=args.admin)
+    except UserExists as error:
+        raise CommandError(f"user {args.username!r} exists already; pick another name") from error
+    except ValueError as error:
+        raise CommandError(str(error)) from error
+    role = "admin" if user.is_admin else "user"
+    print(f"created {role} {user.username!r} (id {user.id})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fieldline",
+        description="Fieldline: telemetry and alerting for ESP32 sensor fleets.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    up = commands.add_parser(
+        "up",
+        help="run every service in one process",
+        description="Run every service in one process. Unset FIELDLINE_*_URL variables "
+        "mean the embedded defaults: SQLite, in-process MQTT broker, local queue, "
+        "SQLite time series and a maildir, all under --data-dir.",
+        epilog="example:\n  fieldline up --data-dir ./data --http-port 8080",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _common(up)
+    _ports(up)
+    up.set_defaults(handler=cmd_up)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run one service alone",
+        description="Run one service alone; the others are reached at FIELDLINE_<NAME>_URL.",
+        epilog="example:\n"
+        "  FIELDLINE_DATABASE_URL=postgresql://db/fieldline fieldline serve devices",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("service", choices=SERVICES)
+    _common(serve)
+    _ports(serve)
+    serve.set_defaults(handler=cmd_serve)
+
+    users = commands.add_parser("users", help="manage user accounts")
+    user_commands = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    create = user_commands.add_parser(
+        "create",
+        help="create a user in the configured database",
+        epilog="example:\n  echo 's3cret-pass' | fieldline users create --username ada "
+        "--password-stdin --admin",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _common(create)
+    create.add_argument("--username", required=True)
+    create.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin"
+    )
+    create.add_argument("--admin", action="store_true", help="may create other users")
+    create.set_defaults(handler=cmd_users_create)
+
+    for register in EXTRA_COMMANDS:
+        register(commands)
+    return parser
+
+
+# Later commands (demo, deadletters, simulate) register themselves here.
+EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except CommandError as error:
+        print(f"fieldline: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pieces every service shares: settings, database, logging, HTTP plumbing."""

@@ -1,0 +1,187 @@
+"""Configuration from FIELDLINE_* environment variables and an optional TOML file.
+
+An unset URL means the embedded default (SQLite, amqtt, local queue, SQLite series,
+maildir), all kept under the data dir. This module is the only place that reads the
+environment; everything else receives a Settings instance.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import platformdirs
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+SERVICES = ("gateway", "devices", "mqtt_auth", "ingestor", "storage", "monitor", "alerts")
+
+PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "password", ""}
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("fieldline", appauthor=False))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FIELDLINE_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    config: Path | None = None  # optional TOML file, FIELDLINE_CONFIG
+
+    # Infrastructure: None = embedded default.
+    database_url: str | None = None
+    mqtt_url: str | None = None
+    amqp_url: str | None = None
+    influx_url: str | None = None
+    influx_database: str = "telemetry"
+    influx_token: str | None = None
+    influx_retention: str = "INF"
+    smtp_url: str | None = None
+    mail_from: str = "Fieldline <fieldline@localhost>"
+
+    # This process.
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    mqtt_port: int = 1883  # the embedded broker's port
+    public_url: str | None = None  # base URL people reach the API/UI at (links in mails)
+
+    # What devices are told to connect to (defaults derive from the broker in use).
+    mqtt_public_host: str | None = None
+    mqtt_public_port: int | None = None
+    mqtt_public_tls: bool = False
+
+    # Mosquitto kept in step through password/ACL files reloaded with SIGHUP.
+    mosquitto_password_file: Path | None = None
+    mosquitto_acl_file: Path | None = None
+    mosquitto_pid_file: Path | None = None
+
+    # Base URLs of the other services; None = this same process.
+    devices_url: str | None = None
+    mqtt_auth_url: str | None = None
+    alerts_url: str | None = None
+    storage_url: str | None = None
+
+    secret_key: str | None = None  # signs nothing yet; reserved for session cookies
+    internal_token: str | None = None  # service-to-service calls on /internal
+    access_token_minutes: int = 60
+    monitor_interval: float = 10.0
+
+    log_format: str = "text"
+    log_level: str = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_path = _toml_path_from_env_or_init(init_settings)
+        if toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+    @field_validator("log_format")
+    @classmethod
+    def _known_log_format(cls, value: str) -> str:
+        if value not in ("text", "json"):
+            raise ValueError("FIELDLINE_LOG_FORMAT must be 'text' or 'json'")
+        return value
+
+    # ---- derived values -------------------------------------------------------------
+
+    @property
+    def http_base_url(self) -> str:
+        host = "127.0.0.1" if self.http_host in ("0.0.0.0", "::") else self.http_host
+        return f"http://{host}:{self.http_port}"
+
+    def service_url(self, name: str) -> str:
+        """Base URL of a service: its configured URL, else this very process."""
+        return getattr(self, f"{name}_url", None) or self.http_base_url
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if not self.database_url:
+            return f"sqlite:///{self.data_dir / 'fieldline.db'}"
+        url = self.database_url
+        # A plain postgresql:// URL means our driver, psycopg 3.
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+    @property
+    def embedded_broker(self) -> bool:
+        return not self.mqtt_url
+
+    @property
+    def broker_address(self) -> tuple[str, int]:
+        """Where backend clients (ingestor, admin) reach the broker."""
+        if self.mqtt_url:
+            parts = urlsplit(self.mqtt_url)
+            return parts.hostname or "127.0.0.1", parts.port or 1883
+        return "127.0.0.1", self.mqtt_port
+
+    @property
+    def broker_credentials(self) -> tuple[str | None, str | None]:
+        if not self.mqtt_url:
+            return None, None
+        parts = urlsplit(self.mqtt_url)
+        return parts.username, parts.password
+
+    def device_mqtt_endpoint(self) -> dict:
+        """The host/port/tls a new device is told to connect to."""
+        host, port = self.broker_address
+        return {
+            "host": self.mqtt_public_host or host,
+            "port": self.mqtt_public_port or port,
+            "tls": self.mqtt_public_tls,
+        }
+
+    def persistent_secret(self, name: str) -> str:
+        """A random secret kept in the data dir, made on first use (embedded mode)."""
+        path = self.data_dir / "secrets" / name
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        value = secrets.token_urlsafe(32)
+        path.write_text(value)
+        path.chmod(0o600)
+        return value
+
+    @property
+    def effective_internal_token(self) -> str:
+        if self.internal_token is not None:
+            if self.internal_token.strip().lower() in PLACEHOLDER_SECRETS:
+                raise ValueError(
+                    "FIELDLINE_INTERNAL_TOKEN is a placeholder; set it to a random value, "
+                    "e.g. `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+                )
+            return self.internal_token
+        return self.persistent_secret("internal_token")
+
+
+def _toml_path_from_env_or_init(init_settings: PydanticBaseSettingsSource) -> Path | None:
+    import os
+
+    init_values = init_settings()
+    value = init_values.get("config") or os.environ.get("FIELDLINE_CONFIG")
+    return Path(value) if value else None
+
+
+def load_settings(**overrides) -> Settings:
+    """Settings from the environment (and TOML file), with CLI overrides applied."""
+    clean = {key: value for key, value in overrides.items() if value is not None}
+    settings = Settings(**clean)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings

@@ -1,0 +1,1 @@
+"""Infrastructure ports, each one small interface with a real and an embedded adapter."""

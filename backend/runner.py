@@ -1,0 +1,51 @@
+"""Runs a set of services in this process under uvicorn until Ctrl-C."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import uvicorn
+
+from fieldline_backend.app import build_runtime
+from fieldline_backend.common.logs import setup_logging
+from fieldline_backend.common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def describe(settings: Settings) -> str:
+    """Where each port of this process points, for people starting it."""
+
+    def pick(url: str | None, embedded: str) -> str:
+        return url.split("@")[-1] if url else embedded
+
+    data = settings.data_dir
+    base = settings.http_base_url
+    database, mail = data / "fieldline.db", data / "mail"
+    lines = [
+        f"Fieldline API      {base}/api/v1  (docs: {base}/docs)",
+        f"MQTT broker        {pick(settings.mqtt_url, f'embedded on port {settings.mqtt_port}')}",
+        f"database           {pick(settings.database_url, f'SQLite {database}')}",
+        f"queue              {pick(settings.amqp_url, f'local queue in {data}')}",
+        f"time series        {pick(settings.influx_url, f'SQLite in {data}')}",
+        f"mail               {pick(settings.smtp_url, f'maildir {mail}')}",
+        f"data dir           {data}",
+    ]
+    return "\n".join(lines)
+
+
+def run_services(settings: Settings, services: Sequence[str], banner: bool) -> None:
+    setup_logging(settings.log_format, settings.log_level)
+    app = build_runtime(settings, services)
+    if banner:
+        print(describe(settings), flush=True)
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+    )
+    uvicorn.Server(config).run()

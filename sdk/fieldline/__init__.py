@@ -1,0 +1,1 @@
+"""Fieldline device SDK (MicroPython and CPython)."""
