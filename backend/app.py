@@ -20,11 +20,10 @@ from fastapi import FastAPI
 
 from fieldline_backend.common.component import Component
 from fieldline_backend.common.db import Database
+from fieldline_backend.common.internal import INTERNAL_TOKEN_HEADER
 from fieldline_backend.common.settings import SERVICES, Settings
 
 log = logging.getLogger(__name__)
-
-INTERNAL_TOKEN_HEADER = "X-Fieldline-Internal"
 
 
 @dataclass
