@@ -134,13 +134,26 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--admin", action="store_true", help="may create other users")
     create.set_defaults(handler=cmd_users_create)
 
-    for register in EXTRA_COMMANDS:
+    for register in extra_commands():
         register(commands)
     return parser
 
 
-# Later commands (demo, deadletters, simulate) register themselves here.
-EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+def extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
+    """Commands a service contributes: `fieldline_backend.<service>.commands.register`."""
+    import importlib
+
+    found = []
+    for name in (*SERVICES, "simulator"):
+        module_name = f"fieldline_backend.{name}.commands"
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name != module_name:
+                raise
+            continue
+        found.append(module.register)
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:
