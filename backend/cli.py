@@ -149,7 +149,7 @@ def extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as error:
-            if error.name != module_name:
+            if not module_name.startswith(error.name or "?"):
                 raise
             continue
         found.append(module.register)
