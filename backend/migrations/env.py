@@ -1,7 +1,6 @@
 """Alembic environment: one metadata for all services, one branch per service."""
 
 from alembic import context
-from sqlalchemy import pool
 
 from fieldline_backend.common.db import Base, make_engine
 from fieldline_backend.common.models import import_all_models
@@ -12,16 +11,18 @@ target_metadata = Base.metadata
 
 def run_migrations_online() -> None:
     url = context.config.get_main_option("sqlalchemy.url")
-    engine = make_engine(url)
-    engine.pool = pool.NullPool()  # type: ignore[assignment]
-    with engine.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=target_metadata,
-            render_as_batch=connection.dialect.name == "sqlite",
-        )
-        with context.begin_transaction():
-            context.run_migrations()
+    engine = make_engine(url)  # same engine set-up (SQLite pragmas) as the services
+    try:
+        with engine.connect() as connection:
+            context.configure(
+                connection=connection,
+                target_metadata=target_metadata,
+                render_as_batch=connection.dialect.name == "sqlite",
+            )
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        engine.dispose()  # leave no pooled connection behind (a NullPool needs a creator)
 
 
 def run_migrations_offline() -> None:
