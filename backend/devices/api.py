@@ -1,0 +1,105 @@
+"""devices' internal HTTP API (docs/architecture.md, "devices service"). The owner is
+explicit in every call; the gateway maps public requests onto these."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Response, status
+
+from fieldline_backend.common.internal import InternalOnly
+from fieldline_backend.devices.mqtt_accounts import MqttAuthFailed
+from fieldline_backend.devices.schemas import (
+    Device,
+    DeviceChange,
+    DeviceFields,
+    DeviceWithCredentials,
+    RotatedCredentials,
+)
+from fieldline_backend.devices.service import DeviceNotFound, DeviceRegistry
+
+
+class DeviceCreateInternal(DeviceFields):
+    owner_id: int
+
+
+def _not_found(device_id: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"no device {device_id!r}")
+
+
+def _mqtt_auth_failed(error: MqttAuthFailed) -> HTTPException:
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        f"the MQTT account service did not complete the change ({error}); nothing was "
+        "changed, try again shortly",
+        headers={"Retry-After": "5"},
+    )
+
+
+def parse_tags(tag: list[str]) -> dict[str, str]:
+    tags = {}
+    for item in tag:
+        key, sep, value = item.partition(":")
+        if not sep or not key:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_ENTITY,
+                f"tag filter {item!r} must read key:value, e.g. tag=room:kitchen",
+            )
+        tags[key] = value
+    return tags
+
+
+def build_router(registry: Callable[[], DeviceRegistry]) -> APIRouter:
+    router = APIRouter(prefix="/internal", tags=["internal: devices"], dependencies=[InternalOnly])
+
+    @router.post("/devices", status_code=status.HTTP_201_CREATED)
+    async def create_device(body: DeviceCreateInternal) -> DeviceWithCredentials:
+        try:
+            return await registry().create(body.owner_id, body.name, body.metadata)
+        except MqttAuthFailed as error:
+            raise _mqtt_auth_failed(error) from error
+
+    @router.get("/devices")
+    async def list_devices(
+        owner_id: int,
+        tag: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI query
+    ) -> list[Device]:
+        return await registry().list(owner_id, parse_tags(tag))
+
+    @router.get("/devices/{device_id}")
+    async def get_device(device_id: str, owner_id: int | None = None) -> Device:
+        try:
+            return await registry().get(device_id, owner_id)
+        except DeviceNotFound as error:
+            raise _not_found(device_id) from error
+
+    @router.patch("/devices/{device_id}")
+    async def change_device(device_id: str, owner_id: int, body: DeviceChange) -> Device:
+        try:
+            return await registry().change(device_id, owner_id, body.changes())
+        except DeviceNotFound as error:
+            raise _not_found(device_id) from error
+        except MqttAuthFailed as error:
+            raise _mqtt_auth_failed(error) from error
+
+    @router.delete("/devices/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
+    async def delete_device(device_id: str, owner_id: int) -> Response:
+        try:
+            await registry().delete(device_id, owner_id)
+        except DeviceNotFound as error:
+            raise _not_found(device_id) from error
+        except MqttAuthFailed as error:
+            raise _mqtt_auth_failed(error) from error
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+    @router.post("/devices/{device_id}/credentials/rotate")
+    async def rotate_credentials(device_id: str, owner_id: int) -> RotatedCredentials:
+        try:
+            return await registry().rotate(device_id, owner_id)
+        except DeviceNotFound as error:
+            raise _not_found(device_id) from error
+        except MqttAuthFailed as error:
+            raise _mqtt_auth_failed(error) from error
+
+    return router

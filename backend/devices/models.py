@@ -1,0 +1,24 @@
+"""devices' table: the registry of devices and who owns them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, DateTime, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from fieldline_backend.common.db import Base
+
+
+class DeviceRecord(Base):
+    __tablename__ = "devices"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # dev-<12 base32 chars>
+    # The gateway's user id; no foreign key because users live in another service's tables.
+    owner_id: Mapped[int] = mapped_column(Integer, index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    # "metadata" is reserved on declarative classes; the column keeps the plain name.
+    device_metadata: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

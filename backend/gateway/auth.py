@@ -1,0 +1,91 @@
+"""Who is calling: the FastAPI dependencies every public route uses.
+
+    from fieldline_backend.gateway.auth import CurrentUser
+
+    @router.get("/api/v1/things")
+    def things(user: CurrentUser): ...   # user.id, user.username, user.is_admin
+
+A request without a valid, unexpired bearer token (access token or personal API token)
+gets 401 before the route runs; `AdminUser` also gives 403 to non-admins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer
+
+from fieldline_backend.gateway.login_limits import LoginLimits
+from fieldline_backend.gateway.tokens import TokenStore
+from fieldline_backend.gateway.users import User, UserStore
+
+TOKEN_URL = "/api/v1/auth/token"
+EXTRAS_KEY = "gateway.accounts"
+
+_bearer = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
+
+
+@dataclass
+class Accounts:
+    users: UserStore
+    tokens: TokenStore
+    limits: LoginLimits
+
+
+def accounts_for(ctx) -> Accounts:
+    """The process's account stores, made once per Context."""
+    found = ctx.extras.get(EXTRAS_KEY)
+    if found is None:
+        found = Accounts(
+            users=UserStore(ctx.database),
+            tokens=TokenStore(ctx.database, ctx.settings.access_token_minutes),
+            limits=LoginLimits(ctx.database),
+        )
+        ctx.extras[EXTRAS_KEY] = found
+    return found
+
+
+def get_accounts(request: Request) -> Accounts:
+    return accounts_for(request.app.state.ctx)
+
+
+AccountsDep = Annotated[Accounts, Depends(get_accounts)]
+
+
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED,
+        detail=message,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def current_user(accounts: AccountsDep, token: Annotated[str | None, Depends(_bearer)]) -> User:
+    if not token:
+        raise _unauthorized(
+            "not signed in: send 'Authorization: Bearer <token>' with a token from "
+            f"POST {TOKEN_URL} or a personal API token"
+        )
+    user = accounts.tokens.user_for(token)
+    if user is None:
+        raise _unauthorized(
+            f"the bearer token is unknown, revoked or expired; sign in again at POST {TOKEN_URL}"
+        )
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def admin_user(user: CurrentUser) -> User:
+    if not user.is_admin:
+        raise HTTPException(
+            status_code=status.HTTP_403_FORBIDDEN,
+            detail="only an admin may do this; ask an admin of this Fieldline",
+        )
+    return user
+
+
+AdminUser = Annotated[User, Depends(admin_user)]

@@ -1,0 +1,2 @@
+"""Public routes, one module per resource, each exporting `router`; the gateway
+component includes every module here."""

@@ -1,0 +1,73 @@
+"""Devices of the signed-in user: register (MQTT credentials shown once), list, read,
+change, disable, delete, rotate credentials. Another user's device answers 404."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from fieldline_backend.devices.api import parse_tags
+from fieldline_backend.devices.client import DevicesClientDep
+from fieldline_backend.devices.schemas import (
+    Device,
+    DeviceChange,
+    DeviceCreate,
+    DeviceWithCredentials,
+    RotatedCredentials,
+)
+from fieldline_backend.gateway.auth import CurrentUser
+
+router = APIRouter(
+    prefix="/api/v1/devices",
+    tags=["devices"],
+    responses={401: {"description": "not signed in"}},
+)
+NOT_FOUND = {404: {"description": "no such device of yours"}}
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def register_device(
+    body: DeviceCreate, user: CurrentUser, devices: DevicesClientDep, response: Response
+) -> DeviceWithCredentials:
+    """Register a device. The answer holds its MQTT password: it is shown only this once."""
+    response.headers["Cache-Control"] = "no-store"
+    return await devices.create(user.id, body.name, body.metadata)
+
+
+@router.get("")
+async def list_devices(
+    user: CurrentUser,
+    devices: DevicesClientDep,
+    tag: Annotated[list[str], Query(description="key:value, repeatable; all must match")] = [],  # noqa: B006 - FastAPI query default
+) -> list[Device]:
+    return await devices.list(user.id, parse_tags(tag))
+
+
+@router.get("/{device_id}", responses=NOT_FOUND)
+async def get_device(device_id: str, user: CurrentUser, devices: DevicesClientDep) -> Device:
+    return await devices.get(device_id, user.id)
+
+
+@router.patch("/{device_id}", responses=NOT_FOUND)
+async def change_device(
+    device_id: str, body: DeviceChange, user: CurrentUser, devices: DevicesClientDep
+) -> Device:
+    """Change name, metadata (replaced as a whole) or enabled; {"enabled": false} stops
+    the device from connecting and closes its open connection."""
+    return await devices.change(device_id, user.id, body.changes())
+
+
+@router.delete("/{device_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND)
+async def delete_device(device_id: str, user: CurrentUser, devices: DevicesClientDep) -> Response:
+    await devices.delete(device_id, user.id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{device_id}/credentials/rotate", responses=NOT_FOUND)
+async def rotate_credentials(
+    device_id: str, user: CurrentUser, devices: DevicesClientDep, response: Response
+) -> RotatedCredentials:
+    """A new MQTT password, shown once; the old one stops working at once."""
+    response.headers["Cache-Control"] = "no-store"
+    return await devices.rotate(device_id, user.id)
