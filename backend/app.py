@@ -22,6 +22,7 @@ from fieldline_backend.common.component import Component
 from fieldline_backend.common.db import Database
 from fieldline_backend.common.internal import INTERNAL_TOKEN_HEADER
 from fieldline_backend.common.settings import SERVICES, Settings
+from fieldline_backend.infra.broker import start_embedded_broker
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,10 @@ def build_runtime(settings: Settings, services: Sequence[str] = SERVICES) -> Fas
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx.database.migrate()
         started: list[Component] = []
+        embedded_broker = None
         try:
+            # Before the services: they register their amqtt plugins at build time.
+            embedded_broker = await start_embedded_broker(ctx)
             for component in components:
                 await component.start()
                 started.append(component)
@@ -86,6 +90,8 @@ def build_runtime(settings: Settings, services: Sequence[str] = SERVICES) -> Fas
                     await component.stop()
                 except Exception:
                     log.exception("service failed to stop cleanly: %s", component.name)
+            if embedded_broker is not None:
+                await embedded_broker.stop()
             ctx.database.dispose()
 
     app = FastAPI(

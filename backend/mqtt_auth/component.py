@@ -1,0 +1,90 @@
+"""mqtt_auth in a process: its internal routes, and on start the broker brought in
+step with the database (then again every RESYNC_SECONDS, to heal any drift)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from fieldline_backend.app import Context
+from fieldline_backend.common.component import Component
+from fieldline_backend.infra.broker import BrokerAccess, backend_account
+from fieldline_backend.infra.broker.mosquitto import MosquittoFiles, UnmanagedBroker
+from fieldline_backend.mqtt_auth.api import build_router
+from fieldline_backend.mqtt_auth.repository import AccountRepository
+from fieldline_backend.mqtt_auth.service import MqttAccounts
+
+log = logging.getLogger(__name__)
+
+RESYNC_SECONDS = 60.0
+
+
+def broker_for(ctx: Context) -> BrokerAccess:
+    """The broker adapter: the in-process amqtt, Mosquitto's files, or none."""
+    settings = ctx.settings
+    if settings.embedded_broker:
+        broker = ctx.extras.get("embedded_broker")
+        if broker is None:
+            raise RuntimeError(
+                "mqtt_auth runs on the embedded broker but none was started in this "
+                "process; start it through fieldline_backend.app.build_runtime"
+            )
+        return broker
+    files = (settings.mosquitto_password_file, settings.mosquitto_acl_file)
+    if all(files):
+        return MosquittoFiles(
+            password_file=settings.mosquitto_password_file,
+            acl_file=settings.mosquitto_acl_file,
+            pid_file=settings.mosquitto_pid_file,
+            address=settings.broker_address,
+        )
+    log.warning(
+        "FIELDLINE_MQTT_URL is set but FIELDLINE_MOSQUITTO_PASSWORD_FILE / _ACL_FILE are "
+        "not: device accounts are kept in the database only and the broker is not "
+        "updated; set both (and FIELDLINE_MOSQUITTO_PID_FILE) to let mqtt_auth manage it"
+    )
+    return UnmanagedBroker()
+
+
+@dataclass
+class MqttAuthComponent(Component):
+    ctx: Context | None = None
+    accounts: MqttAccounts | None = None
+    _resync: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        assert self.ctx is not None and self.accounts is not None
+        self.accounts.broker = broker_for(self.ctx)
+        await self.accounts.sync_broker()  # a fresh broker admits exactly the enabled devices
+        self._resync = asyncio.create_task(self._resync_forever(), name="mqtt_auth-resync")
+
+    async def _resync_forever(self) -> None:
+        assert self.accounts is not None
+        while True:
+            await asyncio.sleep(RESYNC_SECONDS)
+            try:
+                await self.accounts.sync_broker()
+            except Exception:
+                log.exception("periodic broker resync failed; retrying in %s s", RESYNC_SECONDS)
+
+    async def stop(self) -> None:
+        if self._resync is not None:
+            self._resync.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._resync
+        if self.accounts is not None:
+            await self.accounts.broker.close()
+
+
+def build(ctx: Context) -> Component:
+    accounts = MqttAccounts(
+        repository=AccountRepository(ctx.database),
+        broker=UnmanagedBroker(),  # replaced on start, once the broker exists
+        backend=backend_account(ctx.settings),
+    )
+    ctx.extras["mqtt_accounts"] = accounts
+    component = MqttAuthComponent(name="mqtt_auth", ctx=ctx, accounts=accounts)
+    component.routers.append(build_router(lambda: accounts))
+    return component
