@@ -76,6 +76,16 @@ class Settings(BaseSettings):
     log_format: str = "text"
     log_level: str = "INFO"
 
+    # Telemetry pipeline (ingestor, storage): docs/pipeline.md.
+    amqp_quorum: bool = False  # declare telemetry.storage as a quorum queue (clusters)
+    ingestor_client_id: str | None = None  # fixed per replica; default from the host name
+    ingestor_max_in_flight: int = 5000  # MQTT messages waiting for their queue confirm
+    storage_prefetch: int = 2000
+    storage_batch_size: int = 1000
+    storage_batch_seconds: float = 0.2
+    storage_device_cache_seconds: float = 30.0
+    storage_redelivery_window_seconds: float = 3600.0  # readings without ts: dedup window
+
     @classmethod
     def settings_customise_sources(
         cls,
