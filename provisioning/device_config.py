@@ -1,0 +1,186 @@
+"""The board's config.json: built from the command line and the API's credentials.
+
+Format (design brief): device_id, wifi {ssid, password}, mqtt {host, port, tls, ca,
+client_id, username, password, keepalive}, interval_s, sensors [...], buffer {...}.
+Everything is validated here so that a bad --sensor or --interval is a clear CLI error,
+not a board that boots and crashes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from fieldline_provision.errors import UsageError
+
+VALUE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
+
+# kind -> (needs a pin, the value names it reports by default)
+SENSOR_KINDS: dict[str, tuple[bool, tuple[str, ...]]] = {
+    "simulated": (False, ("temperature",)),
+    "dht22": (True, ("temperature", "humidity")),
+    "dht11": (True, ("temperature", "humidity")),
+    "ds18b20": (True, ("temperature",)),
+    "analog": (True, ("analog",)),
+    "digital": (True, ("digital",)),
+}
+# GPIO numbers an ESP32-family chip can have (ESP32-S3 goes up to 48).
+MAX_PIN = 48
+DEFAULT_INTERVAL_S = 10
+DEFAULT_KEEPALIVE_S = 30
+DEFAULT_BUFFER = {"ram": 50, "flash_bytes": 262144}
+SENSOR_SPEC_HELP = (
+    "KIND[:PIN][:NAME], KIND one of "
+    + ", ".join(sorted(SENSOR_KINDS))
+    + " (simulated takes no pin; e.g. simulated, simulated:outside, dht22:4, analog:34:soil)"
+)
+
+
+@dataclass(frozen=True)
+class SensorSpec:
+    kind: str
+    pin: int | None = None
+    name: str | None = None
+
+    def as_config(self) -> dict:
+        entry: dict = {"kind": self.kind}
+        if self.pin is not None:
+            entry["pin"] = self.pin
+        entry["name"] = self.name or SENSOR_KINDS[self.kind][1][0]
+        return entry
+
+    def value_names(self) -> list[str]:
+        defaults = SENSOR_KINDS[self.kind][1]
+        if self.name and len(defaults) == 1:
+            return [self.name]
+        if self.name:
+            return [f"{self.name}_{value}" for value in defaults]
+        return list(defaults)
+
+
+def parse_sensor_spec(text: str) -> SensorSpec:
+    """'dht22:4' -> SensorSpec('dht22', 4); raises UsageError naming the fix."""
+    parts = text.strip().split(":")
+    kind = parts[0].lower()
+    if kind not in SENSOR_KINDS:
+        raise UsageError(
+            f"unknown sensor kind {parts[0]!r} in --sensor {text!r}: use {SENSOR_SPEC_HELP}"
+        )
+    needs_pin, _ = SENSOR_KINDS[kind]
+    rest = parts[1:]
+    pin = None
+    if needs_pin:
+        if not rest or not rest[0].isdigit():
+            raise UsageError(f"--sensor {text!r}: {kind} needs a GPIO pin number, e.g. {kind}:4")
+        pin = int(rest[0])
+        if pin > MAX_PIN:
+            raise UsageError(f"--sensor {text!r}: GPIO {pin} does not exist (0-{MAX_PIN})")
+        rest = rest[1:]
+    name = None
+    if rest:
+        if len(rest) > 1 or not VALUE_NAME.match(rest[0]):
+            raise UsageError(
+                f"--sensor {text!r}: the name must be letters, digits and _ "
+                "(not starting with a digit, at most 64), e.g. simulated:outside"
+            )
+        name = rest[0]
+    return SensorSpec(kind, pin, name)
+
+
+def check_unique_values(sensors: list[SensorSpec]) -> None:
+    seen: dict[str, SensorSpec] = {}
+    for sensor in sensors:
+        for value in sensor.value_names():
+            if value in seen:
+                raise UsageError(
+                    f"two sensors report {value!r}: give one a name, e.g. {sensor.kind}"
+                    f"{':' + str(sensor.pin) if sensor.pin is not None else ''}:{value}2"
+                )
+            seen[value] = sensor
+    if len(seen) > 64:
+        raise UsageError("at most 64 values per device: use fewer sensors")
+
+
+def check_wifi(ssid: str, password: str) -> None:
+    if len(ssid.encode()) > 32:
+        raise UsageError(f"--wifi-ssid {ssid!r} is longer than 32 bytes: Wi-Fi names are not")
+    if password and not 8 <= len(password) <= 63:
+        raise UsageError(
+            "the Wi-Fi password must be 8 to 63 characters (WPA2), or empty for an open network"
+        )
+
+
+def check_interval(interval: float) -> None:
+    if not 1 <= interval <= 86400:
+        raise UsageError(f"--interval {interval}: give seconds between 1 and 86400")
+
+
+def build_config(
+    device_id: str,
+    mqtt: dict,
+    sensors: list[SensorSpec],
+    wifi_ssid: str = "",
+    wifi_password: str = "",
+    interval_s: float = DEFAULT_INTERVAL_S,
+    ca_pem: str | None = None,
+) -> dict:
+    """The config.json content for one device (it holds secrets: never print it)."""
+    check_wifi(wifi_ssid, wifi_password)
+    check_interval(interval_s)
+    if not sensors:
+        raise UsageError("give at least one --sensor (e.g. --sensor simulated)")
+    check_unique_values(sensors)
+    missing = [k for k in ("host", "port", "client_id", "username", "password") if not mqtt.get(k)]
+    if missing:
+        raise UsageError(f"the API's MQTT credentials lack {', '.join(missing)}: update the server")
+    mqtt_config = {
+        "host": mqtt["host"],
+        "port": int(mqtt["port"]),
+        "tls": bool(mqtt.get("tls", False)),
+        "client_id": mqtt["client_id"],
+        "username": mqtt["username"],
+        "password": mqtt["password"],
+        "keepalive": int(mqtt.get("keepalive") or DEFAULT_KEEPALIVE_S),
+    }
+    ca = ca_pem or mqtt.get("ca")
+    if ca:
+        mqtt_config["ca"] = ca
+    interval = int(interval_s) if float(interval_s).is_integer() else interval_s
+    return {
+        "device_id": device_id,
+        "wifi": {"ssid": wifi_ssid, "password": wifi_password},
+        "mqtt": mqtt_config,
+        "interval_s": interval,
+        "sensors": [s.as_config() for s in sensors],
+        "buffer": dict(DEFAULT_BUFFER),
+    }
+
+
+REQUIRED_KEYS = {
+    "device_id": str,
+    "wifi": dict,
+    "mqtt": dict,
+    "interval_s": (int, float),
+    "sensors": list,
+}
+REQUIRED_MQTT_KEYS = ("host", "port", "client_id", "username", "password")
+
+
+def config_problems(config: object) -> list[str]:
+    """What makes a config.json incomplete (for `provision verify`); empty when fine."""
+    if not isinstance(config, dict):
+        return ["config.json is not a JSON object"]
+    problems = []
+    for key, kind in REQUIRED_KEYS.items():
+        if not isinstance(config.get(key), kind):
+            problems.append(f"config.json lacks {key}")
+    mqtt = config.get("mqtt") if isinstance(config.get("mqtt"), dict) else {}
+    problems += [f"config.json lacks mqtt.{k}" for k in REQUIRED_MQTT_KEYS if not mqtt.get(k)]
+    if isinstance(config.get("sensors"), list) and not config["sensors"]:
+        problems.append("config.json has no sensors")
+    return problems
+
+
+def encode(config: dict) -> bytes:
+    return json.dumps(config, separators=(",", ":"), sort_keys=True).encode()
