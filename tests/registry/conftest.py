@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import httpx
 import paho.mqtt.client as mqtt
 import pytest
 
@@ -151,6 +152,21 @@ class BrokerStack:
     def mqtt_address(self) -> tuple[str, int]:
         return self.settings.broker_address
 
+    def signed_in(self, username: str | None = None, admin: bool = False) -> httpx.Client:
+        """A public-API client signed in as a new user (needs the gateway running)."""
+        from fieldline_backend.gateway.users import create_user_in
+
+        username = username or f"user{secrets.token_hex(4)}"
+        password = secrets.token_urlsafe(16)
+        create_user_in(self.settings, username, password, admin=admin)
+        with self.running.client() as client:
+            answer = client.post(
+                "/api/v1/auth/token", data={"username": username, "password": password}
+            )
+        assert answer.status_code == 200, answer.text
+        token = answer.json()["access_token"]
+        return self.running.client(headers={"Authorization": f"Bearer {token}"})
+
     @property
     def backend_credentials(self) -> tuple[str, str]:
         from fieldline_backend.infra.broker import backend_credentials
@@ -209,6 +225,16 @@ def start_stack(stack_kind, request, tmp_path):
     yield start
     for broker in brokers:
         broker.stop()
+
+
+REGISTRY_SERVICES = ("gateway", "devices", "mqtt_auth")
+
+
+@pytest.fixture
+def registry_stack(start_stack) -> Iterator[BrokerStack]:
+    """gateway + devices + mqtt_auth on the parametrized stack (the public API flow)."""
+    with start_stack(REGISTRY_SERVICES) as stack:
+        yield stack
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 AUTH_PLUGIN = f"{__name__}.AccountAuthPlugin"
 TOPIC_PLUGIN = f"{__name__}.AccountTopicPlugin"
+AUTHENTICATED_AS = "fieldline_authenticated_as"  # session attribute: (username, hash)
 
 
 @dataclass
@@ -38,10 +39,9 @@ class AccountDirectory:
     """Who may connect and what they may do, as last applied by mqtt_auth."""
 
     accounts: dict[str, BrokerAccount] = field(default_factory=dict)
-    # client id -> (username, password hash) it authenticated with
-    authenticated: dict[str, tuple[str, str]] = field(default_factory=dict)
 
-    def admits(self, client_id: str | None, username: str | None, password: str | None) -> bool:
+    def admits(self, session: Session) -> bool:
+        client_id, username, password = session.client_id, session.username, session.password
         # An anonymous client (no username) passes a naive lookup; check explicitly.
         if not client_id or not username or password is None:
             return False
@@ -52,7 +52,7 @@ class AccountDirectory:
             return False
         if not verify_password(password, account.password_hash):
             return False
-        self.authenticated[client_id] = (username, account.password_hash)
+        session.attributes[AUTHENTICATED_AS] = (username, account.password_hash)
         return True
 
     def allows(self, username: str | None, topic: str, action: Action) -> bool:
@@ -69,9 +69,9 @@ class AccountDirectory:
             return any(topic_matches(allowed, topic) for allowed in account.subscribe)
         return False
 
-    def still_valid(self, client_id: str) -> bool:
+    def still_valid(self, session: Session) -> bool:
         """Does the account a connected client authenticated with still hold?"""
-        username, password_hash = self.authenticated.get(client_id, (None, None))
+        username, password_hash = session.attributes.get(AUTHENTICATED_AS, (None, None))
         account = self.accounts.get(username or "")
         return account is not None and account.password_hash == password_hash
 
@@ -83,7 +83,7 @@ class AccountAuthPlugin(BaseAuthPlugin):
 
     async def authenticate(self, *, session: Session) -> bool:
         directory: AccountDirectory = self.config.directory
-        return directory.admits(session.client_id, session.username, session.password)
+        return directory.admits(session)
 
 
 class AccountTopicPlugin(BaseTopicPlugin):
@@ -104,6 +104,28 @@ class AccountTopicPlugin(BaseTopicPlugin):
         return directory.allows(session.username, topic, action)
 
 
+class ConnectionTrackingBroker(Broker):
+    """amqtt's Broker, remembering every authenticated connection while it runs.
+
+    amqtt 0.12.1 drops its record of a client id's session when another CONNECT with
+    that id arrives, before authenticating it: a refused impostor would leave the real
+    device's connection running but unlisted in `sessions`, out of reach of a later
+    disconnect. `_client_message_loop` runs exactly as long as an authenticated
+    connection, so tracking it here keeps every open connection closable.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.connections: dict[int, tuple[Session, Any]] = {}
+
+    async def _client_message_loop(self, client_session: Session, handler: Any) -> None:
+        self.connections[id(handler)] = (client_session, handler)
+        try:
+            await super()._client_message_loop(client_session, handler)
+        finally:
+            self.connections.pop(id(handler), None)
+
+
 class EmbeddedBroker:
     """The broker port on an in-process amqtt broker."""
 
@@ -118,7 +140,7 @@ class EmbeddedBroker:
         self.port = port
         self.directory = AccountDirectory(accounts={backend.username: backend})
         self.extra_plugins = dict(extra_plugins or {})
-        self.broker: Broker | None = None
+        self.broker: ConnectionTrackingBroker | None = None
 
     def config(self) -> dict[str, Any]:
         plugins: dict[str, Any] = {
@@ -132,7 +154,7 @@ class EmbeddedBroker:
         }
 
     async def start(self) -> None:
-        self.broker = Broker(self.config())
+        self.broker = ConnectionTrackingBroker(self.config())
         await self.broker.start()
         log.info("embedded MQTT broker listening on %s:%s", self.host, self.port)
 
@@ -149,11 +171,13 @@ class EmbeddedBroker:
         """Close every open connection whose account was removed or changed password."""
         if self.broker is None:
             return
-        for client_id, (session, handler) in list(self.broker.sessions.items()):
-            if session.transitions.state != "connected" or self.directory.still_valid(client_id):
+        for session, handler in list(self.broker.connections.values()):
+            if self.directory.still_valid(session):
                 continue
-            log.info("closing the MQTT connection of %s: account removed or changed", client_id)
-            self.directory.authenticated.pop(client_id, None)
+            log.info(
+                "closing the MQTT connection of %s: account removed or changed",
+                session.client_id,
+            )
             # Ends the client's message loop as if the socket had closed; amqtt then
             # stops the handler and closes the connection.
             await handler.handle_connection_closed()
