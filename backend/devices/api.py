@@ -18,6 +18,7 @@ from fieldline_backend.devices.schemas import (
     RotatedCredentials,
 )
 from fieldline_backend.devices.service import DeviceNotFound, DeviceRegistry
+from fieldline_backend.gateway.validation import SafeValidationRoute
 
 
 class DeviceCreateInternal(DeviceFields):
@@ -43,7 +44,7 @@ def parse_tags(tag: list[str]) -> dict[str, str]:
         key, sep, value = item.partition(":")
         if not sep or not key:
             raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_ENTITY,
+                422,
                 f"tag filter {item!r} must read key:value, e.g. tag=room:kitchen",
             )
         tags[key] = value
@@ -51,7 +52,12 @@ def parse_tags(tag: list[str]) -> dict[str, str]:
 
 
 def build_router(registry: Callable[[], DeviceRegistry]) -> APIRouter:
-    router = APIRouter(prefix="/internal", tags=["internal: devices"], dependencies=[InternalOnly])
+    router = APIRouter(
+        prefix="/internal",
+        tags=["internal: devices"],
+        dependencies=[InternalOnly],
+        route_class=SafeValidationRoute,
+    )
 
     @router.post("/devices", status_code=status.HTTP_201_CREATED)
     async def create_device(body: DeviceCreateInternal) -> DeviceWithCredentials:

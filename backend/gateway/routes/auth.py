@@ -9,8 +9,9 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
 from fieldline_backend.gateway.auth import AccountsDep, CurrentUser
+from fieldline_backend.gateway.validation import SafeValidationRoute
 
-router = APIRouter(prefix="/api/v1", tags=["auth"])
+router = APIRouter(prefix="/api/v1", tags=["auth"], route_class=SafeValidationRoute)
 
 
 class AccessToken(BaseModel):
