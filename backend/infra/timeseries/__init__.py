@@ -56,3 +56,56 @@ class TimeSeriesStore(Protocol):
         """{device_id: ts_ms of its newest point}; devices with no point are absent."""
 
     def close(self) -> None: ...
+
+
+# ---- added by the storage service (the Protocol above is unchanged) ----------------------
+
+
+class TimeSeriesRejected(Exception):
+    """The store refused these points for good (e.g. a field's type conflicts with the
+    type stored before); retrying will not help. Storage dead-letters the reading."""
+
+
+class QueryError(ValueError):
+    """A query the store cannot answer as asked (e.g. mean of a boolean field)."""
+
+
+# Fields the pipeline keeps beside a reading's values. Their names cannot collide with a
+# value name: the contract limits those to [A-Za-z_][A-Za-z0-9_]{0,63}.
+SEQ_FIELD = "@seq"
+BOOT_FIELD = "@boot"
+DROPPED_FIELD = "@dropped"
+RECEIVED_FIELD = "@received"
+STATUS_MEASUREMENT = "device_status"
+
+
+@dataclass(frozen=True)
+class ReadingMark:
+    """Bookkeeping of one stored reading: for completeness and redelivery checks."""
+
+    ts_ms: int
+    boot: int | None
+    seq: int | None
+    dropped: int | None
+
+
+@dataclass(frozen=True)
+class DeviceStatus:
+    online: bool
+    ts_ms: int
+
+
+def open_timeseries(settings) -> TimeSeriesStore:
+    """The adapter the settings pick: InfluxDB with FIELDLINE_INFLUX_URL, else SQLite."""
+    if settings.influx_url:
+        from fieldline_backend.infra.timeseries.influx import InfluxStore
+
+        return InfluxStore(
+            settings.influx_url,
+            settings.influx_database,
+            token=settings.influx_token,
+            retention=settings.influx_retention,
+        )
+    from fieldline_backend.infra.timeseries.sqlite import SQLiteStore
+
+    return SQLiteStore(settings.data_dir / "timeseries.db")

@@ -1,0 +1,170 @@
+"""A device's telemetry and status, for its owner: raw points, windowed aggregates, CSV.
+
+Times (`start`, `stop`) are ms since the epoch, RFC 3339 (`2026-11-26T12:00:00Z`) or
+relative to now (`-1h`, `-30m`, `-15s`, `-7d`, `now`); `every` is a duration (`1m`,
+`30s`) or ms. Another user's device answers 404 like a missing one. The points come
+from the storage service (`/internal/telemetry/...`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import time
+from datetime import UTC, datetime
+from typing import Annotated
+
+import httpx
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
+
+from fieldline_backend.devices.client import DevicesClientDep
+from fieldline_backend.gateway.auth import CurrentUser
+from fieldline_backend.gateway.validation import SafeValidationRoute
+
+router = APIRouter(
+    prefix="/api/v1/devices",
+    route_class=SafeValidationRoute,
+    tags=["telemetry"],
+    responses={401: {"description": "not signed in"}, 404: {"description": "no such device"}},
+)
+
+AGGREGATES = ("mean", "min", "max", "last", "count")
+FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
+DURATION = re.compile(r"^(\d+)(ms|s|m|h|d|w)$")
+UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+MAX_RAW_WINDOW_POINTS = 1_000_000
+
+
+def _bad(message: str) -> HTTPException:
+    return HTTPException(status_code=400, detail=message)
+
+
+def parse_duration_ms(text: str, what: str) -> int:
+    text = text.strip()
+    if text.isdigit():
+        value = int(text)
+    else:
+        match = DURATION.match(text)
+        if not match:
+            raise _bad(f"{what} {text[:40]!r} is not a duration; use e.g. 500ms, 30s, 5m, 1h, 1d")
+        value = int(match.group(1)) * UNIT_MS[match.group(2)]
+    if value <= 0:
+        raise _bad(f"{what} must be longer than 0")
+    return value
+
+
+def parse_time_ms(text: str, now_ms: int, what: str) -> int:
+    text = text.strip()
+    if text == "now":
+        return now_ms
+    if text.startswith("-"):
+        return now_ms - parse_duration_ms(text[1:], what)
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise _bad(
+            f"{what} {text[:40]!r} is not a time; use ms since epoch, RFC 3339 "
+            "(2026-11-26T12:00:00Z) or relative (-1h)"
+        ) from None
+    if moment.tzinfo is None:
+        raise _bad(f"{what} {text[:40]!r} needs a time zone, e.g. a trailing Z for UTC")
+    return int(moment.timestamp() * 1000)
+
+
+async def _storage_get(request: Request, path: str, params: dict | None = None) -> dict:
+    ctx = request.app.state.ctx
+    try:
+        async with ctx.service_client("storage", timeout=30) as client:
+            response = await client.get(path, params=params)
+    except httpx.HTTPError as error:
+        raise HTTPException(
+            503, f"the storage service is unreachable ({error!r}); retry"
+        ) from error
+    if response.status_code == 400:
+        raise _bad(response.json().get("detail", "the store refused the query"))
+    if response.status_code != 200:
+        raise HTTPException(503, f"the storage service answered {response.status_code}; retry")
+    return response.json()
+
+
+@router.get("/{device_id}/telemetry")
+async def read_telemetry(
+    request: Request,
+    device_id: str,
+    user: CurrentUser,
+    devices: DevicesClientDep,
+    fields: Annotated[str, Query(description="comma-separated value names")],
+    start: Annotated[str, Query(description="ms, RFC 3339 or relative like -1h")] = "-1h",
+    stop: Annotated[str, Query(description="ms, RFC 3339, relative or now")] = "now",
+    every: Annotated[str | None, Query(description="window: 30s, 5m, 1h or ms")] = None,
+    agg: Annotated[str | None, Query(description="mean, min, max, last or count")] = None,
+    accept: Annotated[str | None, Header()] = None,
+):
+    """Points of the named values: `{"device_id", "fields": {name: [[ts_ms, value], ...]}}`;
+    with `agg` (and `every`), one value per window stamped with the window's start.
+    `Accept: text/csv` gives a table with one row per timestamp."""
+    await devices.get(device_id, user.id)
+    names = [name.strip() for name in fields.split(",") if name.strip()]
+    if not names:
+        raise _bad("name at least one value in fields, e.g. fields=temperature,humidity")
+    for name in names:
+        if not FIELD.match(name):
+            raise _bad(f"field {name[:80]!r} is not a value name ([A-Za-z_][A-Za-z0-9_]*)")
+    now_ms = int(time.time() * 1000)
+    start_ms = parse_time_ms(start, now_ms, "start")
+    stop_ms = parse_time_ms(stop, now_ms, "stop")
+    if stop_ms <= start_ms:
+        raise _bad("stop must be later than start")
+    if agg is not None and agg not in AGGREGATES:
+        raise _bad(f"agg {agg[:40]!r} is not one of {', '.join(AGGREGATES)}")
+    every_ms = parse_duration_ms(every, "every") if every else None
+    if every_ms and agg is None:
+        raise _bad("every needs agg (mean, min, max, last or count)")
+    if every_ms and (stop_ms - start_ms) // every_ms > MAX_RAW_WINDOW_POINTS:
+        raise _bad("too many windows; choose a longer every or a shorter time range")
+    params = {"fields": ",".join(names), "start": start_ms, "stop": stop_ms}
+    if agg:
+        params["agg"] = agg
+    if every_ms:
+        params["every"] = every_ms
+    body = await _storage_get(request, f"/internal/telemetry/devices/{device_id}", params)
+    series = {name: body["fields"].get(name, []) for name in names}
+    if accept and "text/csv" in accept:
+        return Response(content=as_csv(names, series), media_type="text/csv")
+    return {"device_id": device_id, "fields": series}
+
+
+def as_csv(names: list[str], series: dict[str, list]) -> str:
+    rows: dict[int, dict[str, object]] = {}
+    for name in names:
+        for ts, value in series[name]:
+            rows.setdefault(ts, {})[name] = value
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["ts_ms", "time", *names])
+    for ts in sorted(rows):
+        iso = datetime.fromtimestamp(ts / 1000, UTC).isoformat(timespec="milliseconds")
+        writer.writerow([ts, iso, *(_cell(rows[ts].get(name)) for name in names)])
+    return out.getvalue()
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+@router.get("/{device_id}/status")
+async def read_status(
+    request: Request, device_id: str, user: CurrentUser, devices: DevicesClientDep
+) -> dict:
+    """online/offline, last_seen (ms), readings in the last hour, and completeness over the
+    last hour and day: readings missing by seq per boot, and those the device reported
+    dropping from its buffer."""
+    await devices.get(device_id, user.id)
+    return await _storage_get(request, f"/internal/telemetry/devices/{device_id}/status")

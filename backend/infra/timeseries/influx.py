@@ -1,0 +1,261 @@
+"""The time-series port on InfluxDB's 1.x HTTP API: line protocol in, InfluxQL out.
+
+The 1.x API is the one InfluxDB 1.8, 2.x (v1 compatibility, token auth) and 3 all
+serve. Writes are ms precision; every number is written as a float because InfluxDB
+fixes a field's type per shard and JSON does not tell 21 from 21.0 (a device sending
+both would otherwise have half its readings refused).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+
+import httpx
+
+from fieldline_backend.infra.timeseries import (
+    BOOT_FIELD,
+    DROPPED_FIELD,
+    MEASUREMENT,
+    RECEIVED_FIELD,
+    SEQ_FIELD,
+    STATUS_MEASUREMENT,
+    DeviceStatus,
+    Point,
+    QueryError,
+    ReadingMark,
+    TimeSeriesRejected,
+    TimeSeriesUnavailable,
+    Value,
+)
+from fieldline_backend.infra.timeseries.lineprotocol import to_lines
+
+log = logging.getLogger(__name__)
+
+AGGREGATES = ("mean", "min", "max", "last", "count")
+_DURATION = re.compile(r"^(INF|\d+[hdw]|\d+m)$")
+RETENTION_POLICY = "fieldline"
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def quote_literal(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _devices_clause(device_ids: Sequence[str]) -> str:
+    return "(" + " OR ".join(f'"device_id" = {quote_literal(d)}' for d in device_ids) + ")"
+
+
+class InfluxStore:
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        token: str | None = None,
+        retention: str = "INF",
+        timeout: float = 10.0,
+    ):
+        if not _DURATION.match(retention):
+            raise ValueError(
+                f"FIELDLINE_INFLUX_RETENTION={retention!r} is not a duration; "
+                "use INF or a number with h, d or w, e.g. 30d"
+            )
+        self.database = database
+        self.retention = retention
+        headers = {"Authorization": f"Token {token}"} if token else {}
+        self.token = token
+        self.http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
+
+    # ---- schema ------------------------------------------------------------------------
+
+    def ensure_schema(self) -> None:
+        if self.token:
+            # InfluxDB 2.x/3: databases are buckets made by the operator, mapped by DBRP.
+            log.info("InfluxDB with a token: expecting bucket %s to exist", self.database)
+            return
+        db = quote_ident(self.database)
+        self._post_query(f"CREATE DATABASE {db}")
+        existing = self._select(f"SHOW RETENTION POLICIES ON {db}", use_db=False)
+        names = {row[0] for series in existing for row in series.get("values", [])}
+        verb = "ALTER" if RETENTION_POLICY in names else "CREATE"
+        self._post_query(
+            f"{verb} RETENTION POLICY {quote_ident(RETENTION_POLICY)} ON {db} "
+            f"DURATION {self.retention} REPLICATION 1 DEFAULT"
+        )
+
+    # ---- writes ------------------------------------------------------------------------
+
+    def write(self, points: Sequence[Point]) -> None:
+        if points:
+            self._write_lines(to_lines(_as_floats(p) for p in points))
+
+    def write_status(self, device_id: str, online: bool, ts_ms: int) -> None:
+        point = Point(device_id=device_id, ts_ms=ts_ms, fields={"online": online})
+        self._write_lines(to_lines([point], STATUS_MEASUREMENT))
+
+    def _write_lines(self, body: str) -> None:
+        try:
+            response = self.http.post(
+                "/write", params={"db": self.database, "precision": "ms"}, content=body
+            )
+        except httpx.HTTPError as error:
+            raise TimeSeriesUnavailable(f"InfluxDB unreachable: {error}") from error
+        if response.status_code == 204:
+            return
+        message = _error_text(response)
+        if response.status_code == 400:
+            raise TimeSeriesRejected(f"InfluxDB refused the write: {message}")
+        raise TimeSeriesUnavailable(f"InfluxDB write failed ({response.status_code}): {message}")
+
+    # ---- reads -------------------------------------------------------------------------
+
+    def query(
+        self,
+        device_ids: Sequence[str],
+        fields: Sequence[str],
+        start_ms: int,
+        stop_ms: int,
+        every_ms: int | None = None,
+        agg: str | None = None,
+    ) -> dict[str, dict[str, list[tuple[int, Value]]]]:
+        result: dict[str, dict[str, list[tuple[int, Value]]]] = {d: {} for d in device_ids}
+        if not device_ids or not fields:
+            return result
+        if agg is not None and agg not in AGGREGATES:
+            raise QueryError(f"unknown aggregate {agg!r}; use one of {', '.join(AGGREGATES)}")
+        where = (
+            f"{_devices_clause(device_ids)} AND time >= {int(start_ms)}ms "
+            f"AND time < {int(stop_ms)}ms"
+        )
+        statements = []
+        for name in fields:
+            selector = f"{quote_ident(name)}::field"
+            if agg:
+                every = int(every_ms or max(stop_ms - start_ms, 1))
+                statements.append(
+                    f"SELECT {agg}({selector}) AS value FROM {quote_ident(MEASUREMENT)} "
+                    f'WHERE {where} GROUP BY time({every}ms), "device_id" fill(none)'
+                )
+            else:
+                statements.append(
+                    f"SELECT {selector} AS value FROM {quote_ident(MEASUREMENT)} "
+                    f'WHERE {where} GROUP BY "device_id"'
+                )
+        for name, statement_result in zip(fields, self._query(";".join(statements)), strict=True):
+            if "error" in statement_result:
+                raise QueryError(f"field {name!r}: {statement_result['error']}")
+            for series in statement_result.get("series", []):
+                device = series.get("tags", {}).get("device_id")
+                points = [
+                    (int(ts), _value(value, agg))
+                    for ts, value in series.get("values", [])
+                    if value is not None
+                ]
+                if device in result and points:
+                    result[device][name] = points
+        return result
+
+    def last_seen(self, device_ids: Sequence[str]) -> dict[str, int]:
+        if not device_ids:
+            return {}
+        rows = self._select(
+            f"SELECT last({quote_ident(RECEIVED_FIELD)}) FROM {quote_ident(MEASUREMENT)} "
+            f'WHERE {_devices_clause(device_ids)} GROUP BY "device_id"'
+        )
+        return {s["tags"]["device_id"]: int(s["values"][0][0]) for s in rows if s.get("values")}
+
+    def statuses(self, device_ids: Sequence[str]) -> dict[str, DeviceStatus]:
+        if not device_ids:
+            return {}
+        rows = self._select(
+            f'SELECT last("online") FROM {quote_ident(STATUS_MEASUREMENT)} '
+            f'WHERE {_devices_clause(device_ids)} GROUP BY "device_id"'
+        )
+        found = {}
+        for series in rows:
+            if series.get("values"):
+                ts, online = series["values"][0][:2]
+                found[series["tags"]["device_id"]] = DeviceStatus(bool(online), int(ts))
+        return found
+
+    def marks(self, device_id: str, start_ms: int, stop_ms: int) -> list[ReadingMark]:
+        names = (RECEIVED_FIELD, BOOT_FIELD, SEQ_FIELD, DROPPED_FIELD)
+        selectors = ", ".join(f"{quote_ident(n)}::field" for n in names)
+        rows = self._select(
+            f"SELECT {selectors} FROM {quote_ident(MEASUREMENT)} "
+            f"WHERE {_devices_clause([device_id])} AND time >= {int(start_ms)}ms "
+            f"AND time < {int(stop_ms)}ms"
+        )
+        marks = []
+        for series in rows:
+            for ts, _received, boot, seq, dropped in series.get("values", []):
+                marks.append(ReadingMark(int(ts), _int(boot), _int(seq), _int(dropped)))
+        return marks
+
+    # ---- plumbing ----------------------------------------------------------------------
+
+    def _query(self, q: str, use_db: bool = True) -> list[dict]:
+        params = {"q": q, "epoch": "ms"}
+        if use_db:
+            params["db"] = self.database
+        try:
+            response = self.http.get("/query", params=params)
+        except httpx.HTTPError as error:
+            raise TimeSeriesUnavailable(f"InfluxDB unreachable: {error}") from error
+        if response.status_code >= 500:
+            raise TimeSeriesUnavailable(f"InfluxDB query failed: {_error_text(response)}")
+        body = response.json()
+        if "error" in body:
+            raise QueryError(body["error"])
+        return body.get("results", [])
+
+    def _select(self, q: str, use_db: bool = True) -> list[dict]:
+        results = self._query(q, use_db)
+        if results and "error" in results[0]:
+            raise QueryError(results[0]["error"])
+        return results[0].get("series", []) if results else []
+
+    def _post_query(self, q: str) -> None:
+        try:
+            response = self.http.post("/query", data={"q": q})
+        except httpx.HTTPError as error:
+            raise TimeSeriesUnavailable(f"InfluxDB unreachable: {error}") from error
+        if response.status_code >= 300:
+            raise TimeSeriesUnavailable(f"InfluxDB refused {q!r}: {_error_text(response)}")
+        for result in response.json().get("results", []):
+            if "error" in result:
+                raise TimeSeriesUnavailable(f"InfluxDB refused {q!r}: {result['error']}")
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _as_floats(point: Point) -> Point:
+    fields = {
+        name: value if isinstance(value, bool) or name.startswith("@") else float(value)
+        for name, value in point.fields.items()
+    }
+    return Point(device_id=point.device_id, ts_ms=point.ts_ms, fields=fields, tags=point.tags)
+
+
+def _value(value, agg: str | None) -> Value:
+    if isinstance(value, bool):
+        return value
+    if agg == "count":
+        return int(value)
+    return float(value)
+
+
+def _int(value) -> int | None:
+    return None if value is None else int(value)
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        return response.json().get("error", response.text)
+    except ValueError:
+        return response.text.strip() or response.reason_phrase

@@ -1,0 +1,192 @@
+"""The embedded time-series store: one SQLite file in the data dir.
+
+Same contract as InfluxDB: a value written twice for the same device, timestamp and
+field lands once (the primary key), windows of `every` are aligned to the epoch and
+stamped with their start, mean/min/max of a boolean field are refused. Tags are kept
+per reading (the newest write wins, where InfluxDB would start a second series).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from fieldline_backend.infra.timeseries import (
+    BOOT_FIELD,
+    DROPPED_FIELD,
+    RECEIVED_FIELD,
+    SEQ_FIELD,
+    DeviceStatus,
+    Point,
+    QueryError,
+    ReadingMark,
+    TimeSeriesUnavailable,
+    Value,
+)
+
+AGGREGATES = ("mean", "min", "max", "last", "count")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS readings (
+    device_id TEXT NOT NULL, ts_ms INTEGER NOT NULL, tags TEXT NOT NULL,
+    PRIMARY KEY (device_id, ts_ms)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS reading_values (
+    device_id TEXT NOT NULL, field TEXT NOT NULL, ts_ms INTEGER NOT NULL,
+    value NOT NULL, is_bool INTEGER NOT NULL,
+    PRIMARY KEY (device_id, field, ts_ms)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS device_status (
+    device_id TEXT PRIMARY KEY, online INTEGER NOT NULL, ts_ms INTEGER NOT NULL);
+"""
+
+
+class SQLiteStore:
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # One connection shared by the storage worker thread and the API's threads.
+        self.db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
+        self.lock = threading.Lock()
+        with self.lock:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+
+    def ensure_schema(self) -> None:
+        with self.lock:
+            self.db.executescript(SCHEMA)
+
+    def write(self, points: Sequence[Point]) -> None:
+        readings = [(p.device_id, p.ts_ms, json.dumps(p.tags, sort_keys=True)) for p in points]
+        values = [
+            (p.device_id, name, p.ts_ms, value, int(isinstance(value, bool)))
+            for p in points
+            for name, value in p.fields.items()
+        ]
+        try:
+            with self.lock, self.db:
+                self.db.executemany("INSERT OR REPLACE INTO readings VALUES (?, ?, ?)", readings)
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO reading_values VALUES (?, ?, ?, ?, ?)", values
+                )
+        except sqlite3.OperationalError as error:  # disk full, locked for too long
+            raise TimeSeriesUnavailable(f"SQLite time series {self.path}: {error}") from error
+
+    def write_status(self, device_id: str, online: bool, ts_ms: int) -> None:
+        with self.lock, self.db:
+            self.db.execute(
+                "INSERT INTO device_status VALUES (?, ?, ?) ON CONFLICT (device_id) DO UPDATE "
+                "SET online = excluded.online, ts_ms = excluded.ts_ms "
+                "WHERE excluded.ts_ms >= device_status.ts_ms",
+                (device_id, int(online), ts_ms),
+            )
+
+    def query(
+        self,
+        device_ids: Sequence[str],
+        fields: Sequence[str],
+        start_ms: int,
+        stop_ms: int,
+        every_ms: int | None = None,
+        agg: str | None = None,
+    ) -> dict[str, dict[str, list[tuple[int, Value]]]]:
+        result: dict[str, dict[str, list[tuple[int, Value]]]] = {d: {} for d in device_ids}
+        if not device_ids or not fields:
+            return result
+        if agg is not None and agg not in AGGREGATES:
+            raise QueryError(f"unknown aggregate {agg!r}; use one of {', '.join(AGGREGATES)}")
+        marks = ",".join("?" * len(device_ids))
+        names = ",".join("?" * len(fields))
+        where = f"device_id IN ({marks}) AND field IN ({names}) AND ts_ms >= ? AND ts_ms < ?"
+        args = [*device_ids, *fields, int(start_ms), int(stop_ms)]
+        with self.lock:
+            if agg is None:
+                rows = self.db.execute(
+                    f"SELECT device_id, field, ts_ms, value, is_bool FROM reading_values "
+                    f"WHERE {where} ORDER BY ts_ms",
+                    args,
+                ).fetchall()
+                for device, name, ts, value, is_bool in rows:
+                    result[device].setdefault(name, []).append((ts, _typed(value, is_bool)))
+                return result
+            if agg in ("mean", "min", "max"):
+                booleans = self.db.execute(
+                    f"SELECT DISTINCT field FROM reading_values WHERE {where} AND is_bool = 1",
+                    args,
+                ).fetchall()
+                if booleans:
+                    raise QueryError(
+                        f"field {booleans[0][0]!r}: {agg} is not defined for boolean values"
+                    )
+            every = int(every_ms or max(stop_ms - start_ms, 1))
+            rows = self.db.execute(_aggregate_sql(agg, where), [every, every, *args]).fetchall()
+        for device, name, window, value, is_bool in rows:
+            value = int(value) if agg == "count" else _typed(value, is_bool)
+            result[device].setdefault(name, []).append((window, value))
+        return result
+
+    def last_seen(self, device_ids: Sequence[str]) -> dict[str, int]:
+        if not device_ids:
+            return {}
+        marks = ",".join("?" * len(device_ids))
+        with self.lock:
+            rows = self.db.execute(
+                f"SELECT device_id, MAX(ts_ms) FROM readings WHERE device_id IN ({marks}) "
+                "GROUP BY device_id",
+                list(device_ids),
+            ).fetchall()
+        return {device: ts for device, ts in rows}
+
+    def statuses(self, device_ids: Sequence[str]) -> dict[str, DeviceStatus]:
+        if not device_ids:
+            return {}
+        marks = ",".join("?" * len(device_ids))
+        with self.lock:
+            rows = self.db.execute(
+                f"SELECT device_id, online, ts_ms FROM device_status WHERE device_id IN ({marks})",
+                list(device_ids),
+            ).fetchall()
+        return {device: DeviceStatus(bool(online), ts) for device, online, ts in rows}
+
+    def marks(self, device_id: str, start_ms: int, stop_ms: int) -> list[ReadingMark]:
+        names = (RECEIVED_FIELD, BOOT_FIELD, SEQ_FIELD, DROPPED_FIELD)
+        with self.lock:
+            rows = self.db.execute(
+                "SELECT ts_ms, field, value FROM reading_values WHERE device_id = ? "
+                "AND field IN (?, ?, ?, ?) AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms",
+                (device_id, *names, int(start_ms), int(stop_ms)),
+            ).fetchall()
+        by_ts: dict[int, dict[str, int]] = {}
+        for ts, name, value in rows:
+            by_ts.setdefault(ts, {})[name] = int(value)
+        return [
+            ReadingMark(ts, f.get(BOOT_FIELD), f.get(SEQ_FIELD), f.get(DROPPED_FIELD))
+            for ts, f in by_ts.items()
+        ]
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+
+def _aggregate_sql(agg: str, where: str) -> str:
+    windowed = (
+        "SELECT device_id, field, (ts_ms / ?) * ? AS window, ts_ms, value, is_bool "
+        f"FROM reading_values WHERE {where}"
+    )
+    if agg == "last":
+        return (
+            "SELECT device_id, field, window, value, is_bool FROM ("
+            "SELECT *, ROW_NUMBER() OVER (PARTITION BY device_id, field, window "
+            f"ORDER BY ts_ms DESC) AS n FROM ({windowed})) WHERE n = 1 ORDER BY window"
+        )
+    function = {"mean": "AVG", "min": "MIN", "max": "MAX", "count": "COUNT"}[agg]
+    return (
+        f"SELECT device_id, field, window, {function}(value), MAX(is_bool) FROM ({windowed}) "
+        "GROUP BY device_id, field, window ORDER BY window"
+    )
+
+
+def _typed(value, is_bool: int) -> Value:
+    return bool(value) if is_bool else float(value)

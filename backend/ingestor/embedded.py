@@ -1,0 +1,61 @@
+"""The embedded path: take each device's telemetry inside amqtt, before its PUBACK.
+
+amqtt 0.12.1 accepts shared subscriptions but delivers nothing to them, and its QoS 1
+flow acknowledges a PUBLISH as soon as the message is in the session's in-memory queue
+(mqtt/protocol/handler.py `_handle_qos1_message_flow`), before any subscriber got it;
+a subscriber-based ingestor therefore loses what was acked when the process dies.
+
+This plugin hooks `on_mqtt_packet_received`, which the connection's reader fires
+(mqtt/protocol/handler.py `_reader_loop`) before it creates the task that handles the
+PUBLISH and sends the PUBACK. Plugin calls and that task both go through the event
+loop's ready queue, in that order, and this hook commits to the durable local queue
+without ever awaiting: the commit is done before the PUBACK task runs. The price is a
+synchronous SQLite commit on the broker's event loop per telemetry message.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from amqtt.mqtt.publish import PublishPacket
+from amqtt.plugins.base import BasePlugin
+
+from fieldline_backend.infra.queue.local import LocalQueue
+from fieldline_backend.ingestor.stamps import ArrivalClock, message_headers
+
+log = logging.getLogger(__name__)
+
+PLUGIN = f"{__name__}.TelemetryCapturePlugin"
+
+
+class TelemetryCapturePlugin(BasePlugin):
+    @dataclass
+    class Config:
+        queue_path: str = ""
+
+    def __init__(self, context) -> None:
+        super().__init__(context)
+        self.queue = LocalQueue(self.config.queue_path)
+        self.clock = ArrivalClock()
+        self.captured = 0
+
+    async def on_mqtt_packet_received(self, *, packet, session=None) -> None:
+        # No await before the commit: see the module docstring.
+        if not isinstance(packet, PublishPacket) or session is None:
+            return
+        topic = packet.topic_name or ""
+        if not topic.endswith("/telemetry"):
+            return
+        headers = message_headers(topic, self.clock)
+        # The topic names the device; only that device may publish there (the broker's
+        # ACL drops the message for the other subscribers, we must not take it either).
+        if headers is None or headers["client_id"] != session.client_id:
+            return
+        if session.username != session.client_id:
+            return
+        self.queue.put_many([(bytes(packet.data or b""), headers)])
+        self.captured += 1
+
+    async def close(self) -> None:
+        self.queue.close()

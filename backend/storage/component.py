@@ -1,0 +1,80 @@
+"""storage: consumes the telemetry queue into the time-series store; answers reads."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from fieldline_backend.common.component import Component
+from fieldline_backend.infra.queue import open_consumer
+from fieldline_backend.infra.timeseries import TimeSeriesUnavailable, open_timeseries
+from fieldline_backend.storage.api import router
+from fieldline_backend.storage.devices import DeviceDirectory
+from fieldline_backend.storage.service import StorageService
+from fieldline_backend.storage.worker import StorageWorker, WorkerStats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Storage:
+    """What the API and the worker share in this process (ctx.extras["storage"])."""
+
+    store: object
+    directory: DeviceDirectory
+    service: StorageService
+    stats: WorkerStats = field(default_factory=WorkerStats)
+    workers: list[StorageWorker] = field(default_factory=list)
+
+
+class StorageComponent(Component):
+    def __init__(self, ctx):
+        super().__init__(name="storage", routers=[router])
+        self.ctx = ctx
+        self.storage: Storage | None = None
+
+    def _build(self) -> Storage:
+        settings = self.ctx.settings
+        store = open_timeseries(settings)
+        directory = DeviceDirectory(
+            lambda: self.ctx.sync_service_client("mqtt_auth"),
+            ttl=settings.storage_device_cache_seconds,
+        )
+        window_ms = int(settings.storage_redelivery_window_seconds * 1000)
+        return Storage(store, directory, StorageService(directory, store, window_ms))
+
+    async def start(self) -> None:
+        settings = self.ctx.settings
+        self.storage = storage = self._build()
+        self.ctx.extras["storage"] = storage
+        try:
+            await asyncio.to_thread(storage.store.ensure_schema)
+        except TimeSeriesUnavailable as error:
+            # The worker holds messages until the store answers; do not refuse to start.
+            log.warning("time-series store not ready at start: %s", error)
+        worker = StorageWorker(
+            lambda: open_consumer(settings, prefetch=settings.storage_prefetch),
+            storage.service,
+            batch_size=settings.storage_batch_size,
+            batch_seconds=settings.storage_batch_seconds,
+            stats=storage.stats,
+        )
+        storage.workers.append(worker)
+        worker.start()
+
+    async def stop(self) -> None:
+        if self.storage is None:
+            return
+        for worker in self.storage.workers:
+            await asyncio.to_thread(worker.stop)
+        self.storage.directory.close()
+        self.storage.store.close()
+
+    async def ready(self) -> dict[str, bool]:
+        storage = self.storage
+        return {"worker": bool(storage and all(w.thread.is_alive() for w in storage.workers))}
+
+
+def build(ctx) -> Component:
+    return StorageComponent(ctx)

@@ -1,0 +1,163 @@
+"""From queue messages to points: validate, enrich, stamp, deduplicate.
+
+No I/O of its own beyond the ports it is given (the device directory and the store's
+redelivery lookup), so each rule is testable alone.
+
+Exactly once: a reading with `ts` is keyed by (device, ts) in the store, so writing it
+again changes nothing. A reading without `ts` gets the arrival time the ingestor
+stamped once into the `received_at` header; an MQTT redelivery (ingestor crash between
+the queue's confirm and the PUBACK) arrives with a later stamp, so such a reading is
+also keyed by (device, boot, seq): before writing, the store is asked which of those
+pairs it already holds within the redelivery window, and those are skipped.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from fieldline_backend.infra.queue import QueueMessage
+from fieldline_backend.infra.timeseries import (
+    BOOT_FIELD,
+    DROPPED_FIELD,
+    RECEIVED_FIELD,
+    SEQ_FIELD,
+    Point,
+)
+from fieldline_backend.infra.timeseries.lineprotocol import RESERVED_TAG_KEYS, representable_tag
+from fieldline_backend.storage.devices import DeviceDirectory, DeviceInfo
+from fieldline_backend.storage.readings import InvalidPayload, Reading, parse_payload
+
+TOPIC = re.compile(r"^devices/([^/]+)/(telemetry|status)$")
+
+
+@dataclass
+class StatusChange:
+    device_id: str
+    online: bool
+    ts_ms: int
+
+
+@dataclass
+class Batch:
+    """What one batch of messages turned into."""
+
+    points_by_message: list[tuple[QueueMessage, list[Point]]] = field(default_factory=list)
+    statuses: list[StatusChange] = field(default_factory=list)
+    dead: list[tuple[QueueMessage, str]] = field(default_factory=list)
+    duplicates: int = 0
+
+    @property
+    def points(self) -> list[Point]:
+        return [p for _, points in self.points_by_message for p in points]
+
+
+def device_tags(info: DeviceInfo) -> dict[str, str]:
+    """owner, name and the metadata tags, as line protocol can carry them."""
+    tags: dict[str, str] = {}
+    for key, value in info.metadata.items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        clean_key, clean_value = representable_tag(str(key)), representable_tag(text)
+        if clean_key and clean_value and clean_key not in RESERVED_TAG_KEYS:
+            tags[clean_key] = clean_value
+    name = representable_tag(info.name)
+    if name and "name" not in tags:
+        tags["name"] = name
+    tags["owner"] = representable_tag(info.owner_id)
+    return tags
+
+
+def received_at(message: QueueMessage) -> int:
+    try:
+        return int(message.headers["received_at"])
+    except (KeyError, TypeError, ValueError):
+        return int(time.time() * 1000)
+
+
+def reading_points(info: DeviceInfo, readings: Sequence[Reading], arrival: int) -> list[Point]:
+    tags = device_tags(info)
+    points = []
+    for index, reading in enumerate(readings):
+        # Readings of one batch without ts keep their order and stay apart.
+        ts = reading.ts_ms if reading.ts_ms is not None else arrival - (len(readings) - 1 - index)
+        fields: dict = dict(reading.values)
+        fields[RECEIVED_FIELD] = arrival
+        if reading.seq is not None:
+            fields[SEQ_FIELD] = reading.seq
+        if reading.boot is not None:
+            fields[BOOT_FIELD] = reading.boot
+        if reading.dropped is not None:
+            fields[DROPPED_FIELD] = reading.dropped
+        points.append(Point(device_id=info.device_id, ts_ms=ts, fields=fields, tags=tags))
+    return points
+
+
+class StorageService:
+    def __init__(self, directory: DeviceDirectory, store, redelivery_window_ms: int):
+        self.directory = directory
+        self.store = store
+        self.window_ms = redelivery_window_ms
+
+    def prepare(self, messages: Sequence[QueueMessage]) -> Batch:
+        """Raises DirectoryUnavailable / TimeSeriesUnavailable: the caller retries."""
+        batch = Batch()
+        unstamped: list[tuple[int, int]] = []  # (message index, point index)
+        for message in messages:
+            topic = str(message.headers.get("topic", ""))
+            match = TOPIC.match(topic)
+            if not match:
+                batch.dead.append((message, f"topic {topic[:200]!r} is not devices/<id>/..."))
+                continue
+            client_id, kind = match.groups()
+            info = self.directory.lookup(client_id)
+            if info is None:
+                batch.dead.append((message, f"unknown device: no MQTT account {client_id!r}"))
+                continue
+            arrival = received_at(message)
+            if kind == "status":
+                state = message.body.strip().lower()
+                if state not in (b"online", b"offline"):
+                    batch.dead.append((message, "status payload must be 'online' or 'offline'"))
+                    continue
+                batch.statuses.append(StatusChange(info.device_id, state == b"online", arrival))
+                continue
+            try:
+                readings = parse_payload(message.body)
+            except InvalidPayload as error:
+                batch.dead.append((message, f"invalid payload: {error}"))
+                continue
+            batch.points_by_message.append((message, reading_points(info, readings, arrival)))
+            unstamped += [
+                (len(batch.points_by_message) - 1, index)
+                for index, reading in enumerate(readings)
+                if reading.ts_ms is None and reading.seq is not None
+            ]
+        if unstamped:
+            self._drop_redeliveries(batch, unstamped)
+        return batch
+
+    def _drop_redeliveries(self, batch: Batch, unstamped: list[tuple[int, int]]) -> None:
+        """Readings without ts whose (boot, seq) the store (or this batch) already has."""
+        arrivals: dict[str, list[int]] = {}
+        for mi, pi in unstamped:
+            point = batch.points_by_message[mi][1][pi]
+            arrivals.setdefault(point.device_id, []).append(point.fields[RECEIVED_FIELD])
+        known: dict[str, set[tuple[int | None, int]]] = {}
+        for device, times in arrivals.items():
+            marks = self.store.marks(device, min(times) - self.window_ms, max(times) + 1)
+            known[device] = {(m.boot, m.seq) for m in marks if m.seq is not None}
+        drop: set[tuple[int, int]] = set()
+        for mi, pi in unstamped:
+            point = batch.points_by_message[mi][1][pi]
+            key = (point.fields.get(BOOT_FIELD), point.fields[SEQ_FIELD])
+            if key in known[point.device_id]:
+                drop.add((mi, pi))
+            else:
+                known[point.device_id].add(key)
+        batch.duplicates += len(drop)
+        for mi, (message, points) in enumerate(batch.points_by_message):
+            if any((mi, pi) in drop for pi in range(len(points))):
+                kept = [p for pi, p in enumerate(points) if (mi, pi) not in drop]
+                batch.points_by_message[mi] = (message, kept)

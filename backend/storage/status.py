@@ -1,0 +1,55 @@
+"""A device's state for people: online or not, last seen, and how complete its data is.
+
+Completeness counts readings missing by `seq`: within each `boot`, the device numbers
+its readings 0, 1, 2, ...; the gaps between the lowest and highest seq seen in a window
+are readings that never arrived. `dropped` adds what the device itself reported
+throwing away from its offline buffer.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from fieldline_backend.infra.timeseries import ReadingMark
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+ONLINE_GRACE_MS = 120_000  # no status message yet: online if seen this recently
+
+
+def completeness(marks: Iterable[ReadingMark]) -> dict:
+    seqs: dict[int | None, set[int]] = defaultdict(set)
+    received = 0
+    dropped = 0
+    for mark in marks:
+        received += 1
+        dropped += mark.dropped or 0
+        if mark.seq is not None:
+            seqs[mark.boot].add(mark.seq)
+    missing = sum(max(s) - min(s) + 1 - len(s) for s in seqs.values() if s)
+    expected = received + missing
+    return {
+        "received": received,
+        "missing": missing,
+        "device_dropped": dropped,
+        "ratio": round(received / expected, 4) if expected else None,
+        "boots": len(seqs),
+    }
+
+
+def device_status(store, device_id: str, now_ms: int) -> dict:
+    status = store.statuses([device_id]).get(device_id)
+    seen = store.last_seen([device_id]).get(device_id)
+    day = store.marks(device_id, now_ms - DAY_MS, now_ms + 60_000)
+    hour = [m for m in day if m.ts_ms >= now_ms - HOUR_MS]
+    last_seen = max([t for t in (seen, status.ts_ms if status else None) if t is not None] or [0])
+    recently = bool(seen and now_ms - seen < ONLINE_GRACE_MS)
+    online = status.online if status is not None else recently
+    return {
+        "device_id": device_id,
+        "status": "online" if online else "offline",
+        "last_seen": last_seen or None,
+        "readings_last_hour": len(hour),
+        "completeness": {"last_hour": completeness(hour), "last_day": completeness(day)},
+    }
