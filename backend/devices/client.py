@@ -25,7 +25,6 @@ Returned devices are `fieldline_backend.devices.schemas.Device` models.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 from urllib.parse import quote
 
@@ -33,9 +32,9 @@ import httpx
 from fastapi import Depends, HTTPException, Request, status
 
 from fieldline_backend.devices.schemas import Device, DeviceWithCredentials, RotatedCredentials
+from fieldline_backend.devices.service import DEVICE_ID_PATTERN
 
 EXTRAS_KEY = "devices.client"
-DEVICE_ID = re.compile(r"dev-[a-z2-7]{12}")
 
 
 class DeviceNotFound(HTTPException):
@@ -60,7 +59,7 @@ class DevicesClient:
         self.http = http
 
     async def _call(self, method: str, path: str, device_id: str | None = None, **kwargs):
-        if device_id is not None and not DEVICE_ID.fullmatch(device_id):
+        if device_id is not None and not DEVICE_ID_PATTERN.fullmatch(device_id):
             raise DeviceNotFound(device_id)  # cannot exist; do not pass it on
         try:
             response = await self.http.request(method, path, **kwargs)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 from datetime import UTC, datetime
 
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"  # RFC 4648 base32, lower case
 ID_LENGTH = 12  # 60 random bits
+DEVICE_ID_PATTERN = re.compile(r"dev-[a-z2-7]{12}")
 
 
 class DeviceNotFound(Exception):
