@@ -1,0 +1,300 @@
+"""The Device: `publish()` stamps a reading and stores it (a few ms, never network I/O);
+`run()` is the cooperative loop that joins Wi-Fi, connects to the broker with backoff,
+drains the buffer in order and in batches, and reports drops.
+
+    from fieldline import Device
+    device = Device("config.json")
+    asyncio.create_task(device.run())
+    device.publish({"temperature": 21.5})
+"""
+
+import json
+
+from fieldline import port, reading
+from fieldline.backoff import Backoff, seed_for
+from fieldline.buffer import OfflineBuffer
+from fieldline.clock import Clock, next_boot
+from fieldline.journal import Journal, _makedirs
+from fieldline.port import asyncio
+from fieldline.session import MqttRefused, Session
+from fieldline.wire import ProtocolError
+
+DEFAULTS = {
+    "device_id": "",
+    "wifi": {"ssid": "", "password": ""},
+    "mqtt": {
+        "host": "127.0.0.1",
+        "port": 1883,
+        "tls": False,
+        "ca": "",
+        "server_hostname": "",
+        "client_id": "",
+        "username": "",
+        "password": "",
+        "keepalive": 30,
+        "connect_timeout_ms": 10000,
+    },
+    "interval_s": 10,
+    "buffer": {"ram": 50, "flash_bytes": 262144, "dir": "fieldline_data", "batch": 25},
+    "backoff": {"base_ms": 1000, "cap_ms": 60000, "stable_s": 60},
+    "tx_bytes": 2048,
+    "window": 4,
+    "ntp_wait_s": 30,
+    "watchdog_ms": 0,
+}
+
+
+def load_config(config=None, overrides=None):
+    """DEFAULTS, then config.json (a path) or a dict, then keyword overrides; one level of
+    nested sections is merged so {"mqtt": {"port": 8883}} keeps the other mqtt keys."""
+    merged = {}
+    for key, value in DEFAULTS.items():
+        merged[key] = dict(value) if isinstance(value, dict) else value
+    layers = []
+    if isinstance(config, str):
+        try:
+            with open(config) as f:
+                layers.append(json.load(f))
+        except OSError as exc:
+            raise ValueError("cannot read %s (%r): is the board provisioned?" % (config, exc))
+    elif config is not None:
+        layers.append(config)
+    if overrides:
+        layers.append(overrides)
+    for layer in layers:
+        for key, value in layer.items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key].update(value)
+            else:
+                merged[key] = value
+    return merged
+
+
+def log(*args):
+    print("fieldline:", *args)
+
+
+class Device:
+    def __init__(self, config=None, **overrides):
+        cfg = load_config(config, overrides)
+        self.config = cfg
+        mqtt = cfg["mqtt"]
+        self.client_id = mqtt.get("client_id") or cfg.get("device_id") or ""
+        if not self.client_id:
+            raise ValueError("config needs device_id (or mqtt.client_id): run `provision` first")
+        self.device_id = cfg.get("device_id") or self.client_id
+        base = "devices/" + self.client_id
+        self.telemetry_topic = (base + "/telemetry").encode()
+        self.status_topic = (base + "/status").encode()
+        self.drops_topic = (base + "/status/buffer").encode()
+        self.commands_topic = (base + "/commands").encode()
+        buf = cfg["buffer"]
+        data_dir = buf.get("dir") or "fieldline_data"
+        _makedirs(data_dir)
+        self.clock = Clock(next_boot(data_dir + "/boot"))
+        self.journal = Journal(data_dir + "/journal", int(buf.get("flash_bytes") or 262144))
+        self.buffer = OfflineBuffer(self.journal, int(buf.get("ram") or 50))
+        self.batch = int(buf.get("batch") or 25)
+        policy = cfg["backoff"]
+        self.backoff = Backoff(
+            seed_for(self.client_id, self.clock.boot),
+            int(policy.get("base_ms", 1000)),
+            int(policy.get("cap_ms", 60000)),
+        )
+        self.stable_ms = int(float(policy.get("stable_s", 60)) * 1000)
+        self.tx_bytes = int(cfg.get("tx_bytes") or 2048)
+        self.session = Session(
+            self.client_id,
+            mqtt.get("username") or None,
+            mqtt.get("password") or None,
+            int(mqtt.get("keepalive") or 30),
+            self.status_topic.decode(),
+            b"offline",
+            tx_bytes=self.tx_bytes,
+            window=int(cfg.get("window") or 4),
+            on_message=self._on_message,
+            on_ack=self._on_ack,
+        )
+        # Room in one PUBLISH for the topic and the fixed header.
+        self.max_payload = self.tx_bytes - len(self.telemetry_topic) - 8
+        self.wifi = port.Wifi(cfg["wifi"].get("ssid"), cfg["wifi"].get("password"))
+        self._ssl_ctx = port.tls_context(mqtt.get("ca")) if mqtt.get("tls") else None
+        self.state = "offline"
+        self.on_state = None
+        self.on_command = None
+        self.attempts = 0
+        self.refusals = 0
+        self.last_error = None
+        self._reported_drops = 0
+        self._new = asyncio.Event()
+        self._running = False
+        log("boot", self.clock.boot, "device", self.client_id)
+
+    # ---- the application side ------------------------------------------------------
+
+    def publish(self, values):
+        """Stamp and store one reading; returns its seq. ValueError for bad values."""
+        values_json = reading.validate(values)
+        self.clock.check_sync()
+        ts, ticks, seq = self.clock.stamp()
+        self.buffer.add(reading.encode(ts, ticks, seq, self.clock.boot, values_json))
+        self._new.set()
+        return seq
+
+    def _on_message(self, topic, payload):
+        if self.on_command is not None:
+            self.on_command(topic.decode(), payload)
+
+    def _on_ack(self, token):
+        if token is not None:
+            self.buffer.commit(token)
+
+    def _set_state(self, state):
+        if state != self.state:
+            self.state = state
+            if self.on_state is not None:
+                self.on_state(state)
+
+    # ---- the network loop ------------------------------------------------------------
+
+    async def run(self):
+        """Forever: Wi-Fi, broker, drain; back off between attempts. Never reboots for a
+        missing network; port.reset() only after repeated unexpected failures."""
+        self._running = True
+        failures = 0
+        watchdog = port.Watchdog(int(self.config.get("watchdog_ms") or 0))
+        while self._running:
+            watchdog.feed()
+            try:
+                await self._one_attempt()
+                failures = 0
+            except MemoryError:
+                port.collect_garbage()
+                failures += 1
+            except Exception as exc:  # noqa: BLE001 - the loop must survive surprises
+                failures += 1
+                log("unexpected error:", repr(exc))
+                if failures > 5:
+                    log("repeated failures, resetting")
+                    port.reset()
+                await port.sleep_ms(1000)
+
+    async def _wait(self, delay_ms, why):
+        log("retry in %d ms (attempt %d, %s)" % (delay_ms, self.backoff.attempt, why))
+        await port.sleep_ms(delay_ms)
+
+    async def _one_attempt(self):
+        self._set_state("connecting")
+        if not await self.wifi.connect():
+            self._set_state("offline")
+            await self._wait(self.backoff.delay_ms(), "Wi-Fi did not connect")
+            return
+        mqtt = self.config["mqtt"]
+        host = mqtt.get("host")
+        port_number = int(mqtt.get("port") or 1883)
+        self.attempts += 1
+        log("connecting to %s:%d (attempt %d)" % (host, port_number, self.attempts))
+        try:
+            await self.session.connect(
+                host,
+                port_number,
+                self._ssl_ctx,
+                mqtt.get("server_hostname") or None,
+                int(mqtt.get("connect_timeout_ms") or 10000),
+            )
+        except MqttRefused as exc:
+            self.refusals += 1
+            self.last_error = str(exc)
+            self._set_state("offline")
+            log(str(exc) + "; check mqtt.username and mqtt.password in config.json")
+            await self._wait(self.backoff.refused_delay_ms(), "refused")
+            return
+        except (OSError, ProtocolError, ValueError) as exc:
+            self.last_error = repr(exc)
+            self._set_state("offline")
+            await self._wait(self.backoff.delay_ms(), "connect failed: %r" % (exc,))
+            return
+        connected_at = port.ticks_ms()
+        self._set_state("online")
+        log("online")
+        await self._serve_link()
+        self._set_state("offline")
+        lived = port.ticks_diff(port.ticks_ms(), connected_at)
+        if lived >= self.stable_ms:
+            self.backoff.reset()
+        self.last_error = repr(self.session.error)
+        port.collect_garbage()
+        await self._wait(self.backoff.delay_ms(), "link lost: %r" % (self.session.error,))
+
+    async def _serve_link(self):
+        session = self.session
+        session.start()
+        sender = asyncio.create_task(self._guard(self._send_loop()))
+        try:
+            await session.dead.wait()
+        finally:
+            try:
+                sender.cancel()
+            except Exception:  # noqa: BLE001
+                pass
+            session.stop()
+            # Unacknowledged readings not in flight any more are handed out again.
+            last = None
+            for entry in session.inflight:
+                if entry[4] is not None:
+                    last = entry[4]
+            self.buffer.rewind_to(last)
+
+    async def _guard(self, coro):
+        try:
+            await coro
+        except asyncio.CancelledError:
+            pass
+        except Exception as exc:  # noqa: BLE001 - any send failure ends the link
+            self.session.kill(exc)
+
+    async def _send_loop(self):
+        session = self.session
+        await session.resend_inflight()
+        await session.publish(self.status_topic, b"online", True)
+        await session.subscribe(self.commands_topic, 1)
+        online_at = port.ticks_ms()
+        ntp_wait_ms = int(float(self.config.get("ntp_wait_s") or 0) * 1000)
+        last_ntp = None
+        while True:
+            if not self.clock.check_sync():
+                now = port.ticks_ms()
+                if last_ntp is None or port.ticks_diff(now, last_ntp) > 10000:
+                    last_ntp = now
+                    port.sync_time()
+                if not self.clock.check_sync() and port.ticks_diff(now, online_at) < ntp_wait_ms:
+                    await port.sleep_ms(500)
+                    continue
+            dropped = self.buffer.dropped
+            if dropped != self._reported_drops:
+                report = '{"dropped":%d,"boot":%d}' % (dropped, self.clock.boot)
+                await session.publish(self.drops_topic, report.encode())
+                log("reported", dropped, "dropped readings")
+                self._reported_drops = dropped
+            if self.buffer.has_unsent():
+                await session.wait_window()
+                records, end = self.buffer.take(self.batch, self.max_payload)
+                if records:
+                    payload = reading.batch_payload(records, self.clock)
+                    await session.publish(self.telemetry_topic, payload, False, end)
+                continue
+            self.journal.save_ack()
+            self._new.clear()
+            try:
+                await asyncio.wait_for(self._new.wait(), 1)
+            except asyncio.TimeoutError:
+                pass
+
+    def start(self):
+        """Run the network loop as a background task; returns the task."""
+        return asyncio.create_task(self.run())
+
+    async def stop(self):
+        self._running = False
+        await self.session.disconnect()
+        self.journal.close()
