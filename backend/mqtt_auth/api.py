@@ -82,7 +82,7 @@ def build_router(accounts: Callable[[], MqttAccounts]) -> APIRouter:
                 body.device_id, body.owner_id, body.name, body.metadata
             )
         except InvalidClientId as error:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from error
+            raise HTTPException(422, str(error)) from error
         except AccountExists as error:
             raise HTTPException(
                 status.HTTP_409_CONFLICT,

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from fieldline_backend.infra.broker import BrokerAccess, BrokerAccount
+from fieldline_backend.infra.broker import RESERVED_USERNAMES, BrokerAccess, BrokerAccount
 from fieldline_backend.mqtt_auth import acl
 from fieldline_backend.mqtt_auth.passwords import generate_password, hash_password
 from fieldline_backend.mqtt_auth.repository import AccountExists, AccountRecord, AccountRepository
@@ -89,8 +89,8 @@ class MqttAccounts:
                 f"device id {client_id!r} cannot be an MQTT client id: use 1-64 letters, "
                 "digits, '-', '_' or '.', starting with a letter or digit"
             )
-        if client_id == self.backend_username:
-            raise AccountExists(client_id)
+        if client_id == self.backend_username or client_id in RESERVED_USERNAMES:
+            raise AccountExists(client_id)  # the backend's or the broker adapter's own
 
     async def create(self, device_id: str, owner_id: str, name: str, metadata: dict) -> Credentials:
         self._check_client_id(device_id)

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from fieldline_backend.app import Context
 
 BACKEND_USERNAME = "fieldline-backend"  # the embedded broker's backend account
+RELOAD_CHECK_USERNAME = "fieldline-reload-check"  # Mosquitto adapter's reload probe
+RESERVED_USERNAMES = frozenset({BACKEND_USERNAME, RELOAD_CHECK_USERNAME})
 
 
 @dataclass(frozen=True)

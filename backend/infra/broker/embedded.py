@@ -73,7 +73,17 @@ class AccountDirectory:
         """Does the account a connected client authenticated with still hold?"""
         username, password_hash = session.attributes.get(AUTHENTICATED_AS, (None, None))
         account = self.accounts.get(username or "")
-        return account is not None and account.password_hash == password_hash
+        if account is None:
+            return False
+        if account.password_hash == password_hash:
+            return True
+        # Like Mosquitto on reload: a new hash of the same password keeps the client.
+        if session.password is not None and verify_password(
+            session.password, account.password_hash
+        ):
+            session.attributes[AUTHENTICATED_AS] = (username, account.password_hash)
+            return True
+        return False
 
 
 class AccountAuthPlugin(BaseAuthPlugin):

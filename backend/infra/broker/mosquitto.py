@@ -21,13 +21,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from fieldline_backend.infra.broker import BrokerAccount
+from fieldline_backend.infra.broker import RELOAD_CHECK_USERNAME, BrokerAccount
 from fieldline_backend.infra.broker.probe import connack_code
 from fieldline_backend.mqtt_auth.passwords import hash_password
 
 log = logging.getLogger(__name__)
 
-RELOAD_CHECK_USER = "fieldline-reload-check"  # no ACL lines: may not touch any topic
+RELOAD_CHECK_USER = RELOAD_CHECK_USERNAME  # no ACL lines: may not touch any topic
 HEADER = "# Written by Fieldline's mqtt_auth from its database; edits here are overwritten.\n"
 
 

@@ -1,0 +1,97 @@
+"""mqtt_auth's internal API (docs/architecture.md) on both stacks: the contract the
+devices service and the storage service (device info by client id) rely on."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+
+def new_id() -> str:
+    return f"dev-{secrets.token_hex(5)}"
+
+
+def create(http, device_id: str, **extra):
+    body = {"device_id": device_id, "owner_id": 7, "name": "boiler", "metadata": {"room": "b"}}
+    return http.post("/internal/mqtt-accounts", json={**body, **extra})
+
+
+def test_device_info_by_client_follows_the_account(broker_stack):
+    device_id = new_id()
+    with broker_stack.running.internal_client() as http:
+        assert create(http, device_id).status_code == 201
+        info = http.get(f"/internal/devices/by-client/{device_id}")
+        assert info.status_code == 200
+        assert info.json() == {
+            "device_id": device_id,
+            "owner_id": "7",  # owner ids travel as text
+            "name": "boiler",
+            "metadata": {"room": "b"},
+            "enabled": True,
+        }
+        changed = http.patch(
+            f"/internal/mqtt-accounts/{device_id}",
+            json={"name": "kettle", "metadata": {"room": "k", "floor": 2}, "enabled": False},
+        )
+        assert changed.status_code == 200, changed.text
+        info = http.get(f"/internal/devices/by-client/{device_id}").json()
+        assert info["name"] == "kettle" and info["metadata"] == {"room": "k", "floor": 2}
+        assert info["enabled"] is False
+        assert http.delete(f"/internal/mqtt-accounts/{device_id}").status_code == 204
+        assert http.get(f"/internal/devices/by-client/{device_id}").status_code == 404
+
+
+def test_unknown_accounts_answer_404_with_a_message(broker_stack):
+    missing = new_id()
+    with broker_stack.running.internal_client() as http:
+        for answer in (
+            http.get(f"/internal/devices/by-client/{missing}"),
+            http.post(f"/internal/mqtt-accounts/{missing}/rotate"),
+            http.patch(f"/internal/mqtt-accounts/{missing}", json={"enabled": False}),
+            http.delete(f"/internal/mqtt-accounts/{missing}"),
+        ):
+            assert answer.status_code == 404
+            assert missing in answer.json()["detail"]
+
+
+def test_a_second_account_with_the_same_id_or_a_reserved_name_is_409(broker_stack):
+    device_id = new_id()
+    with broker_stack.running.internal_client() as http:
+        assert create(http, device_id).status_code == 201
+        again = create(http, device_id)
+        assert again.status_code == 409 and "exists" in again.json()["detail"]
+        backend_username = broker_stack.backend_credentials[0]
+        assert create(http, backend_username).status_code == 409
+        assert create(http, "fieldline-reload-check").status_code == 409
+
+
+@pytest.mark.parametrize(
+    "bad_id", ["dev/1", "dev+1", "dev#", "a:b", "two words", "line\nuser x", "", "x" * 65, "-x"]
+)
+def test_ids_that_cannot_be_mqtt_client_ids_are_422(broker_stack, bad_id):
+    with broker_stack.running.internal_client() as http:
+        answer = create(http, bad_id)
+    assert answer.status_code == 422, answer.text
+
+
+def test_internal_routes_need_the_internal_token(broker_stack):
+    with broker_stack.running.client() as http:
+        assert create(http, new_id()).status_code == 401
+        assert http.get(f"/internal/devices/by-client/{new_id()}").status_code == 401
+
+
+def test_a_refused_impostor_does_not_keep_the_real_device_connected(broker_stack, mqtt_client):
+    """amqtt forgets a client id's session when a second CONNECT with that id arrives,
+    even a refused one; disabling the device must still close its connection."""
+    device_id = new_id()
+    with broker_stack.running.internal_client() as http:
+        password = create(http, device_id).json()["password"]
+        device = mqtt_client(broker_stack, device_id, device_id, password)
+        assert device.connect()
+        impostor = mqtt_client(broker_stack, device_id, device_id, "guess")
+        assert not impostor.connect()
+        answer = http.patch(f"/internal/mqtt-accounts/{device_id}", json={"enabled": False})
+        assert answer.status_code == 200
+    assert device.wait_disconnected(5.0) <= 5.0
+    assert not mqtt_client(broker_stack, device_id, device_id, password).connect()
