@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
+from pydantic import Field
 
 from fieldline_backend.common.internal import InternalOnly
 from fieldline_backend.devices.mqtt_accounts import MqttAuthFailed
@@ -20,9 +21,13 @@ from fieldline_backend.devices.schemas import (
 from fieldline_backend.devices.service import DeviceNotFound, DeviceRegistry
 from fieldline_backend.gateway.validation import SafeValidationRoute
 
+# Owner ids are the gateway's user ids: 32-bit integer keys on both databases.
+OwnerId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+OwnerQuery = Annotated[int, Query(ge=1, le=2**31 - 1)]
+
 
 class DeviceCreateInternal(DeviceFields):
-    owner_id: int
+    owner_id: OwnerId
 
 
 def _not_found(device_id: str) -> HTTPException:
@@ -68,20 +73,20 @@ def build_router(registry: Callable[[], DeviceRegistry]) -> APIRouter:
 
     @router.get("/devices")
     async def list_devices(
-        owner_id: int,
+        owner_id: OwnerQuery,
         tag: Annotated[list[str], Query()] = [],  # noqa: B006 - FastAPI query
     ) -> list[Device]:
         return await registry().list(owner_id, parse_tags(tag))
 
     @router.get("/devices/{device_id}")
-    async def get_device(device_id: str, owner_id: int | None = None) -> Device:
+    async def get_device(device_id: str, owner_id: OwnerQuery | None = None) -> Device:
         try:
             return await registry().get(device_id, owner_id)
         except DeviceNotFound as error:
             raise _not_found(device_id) from error
 
     @router.patch("/devices/{device_id}")
-    async def change_device(device_id: str, owner_id: int, body: DeviceChange) -> Device:
+    async def change_device(device_id: str, owner_id: OwnerQuery, body: DeviceChange) -> Device:
         try:
             return await registry().change(device_id, owner_id, body.changes())
         except DeviceNotFound as error:
@@ -90,7 +95,7 @@ def build_router(registry: Callable[[], DeviceRegistry]) -> APIRouter:
             raise _mqtt_auth_failed(error) from error
 
     @router.delete("/devices/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
-    async def delete_device(device_id: str, owner_id: int) -> Response:
+    async def delete_device(device_id: str, owner_id: OwnerQuery) -> Response:
         try:
             await registry().delete(device_id, owner_id)
         except DeviceNotFound as error:
@@ -100,7 +105,7 @@ def build_router(registry: Callable[[], DeviceRegistry]) -> APIRouter:
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.post("/devices/{device_id}/credentials/rotate")
-    async def rotate_credentials(device_id: str, owner_id: int) -> RotatedCredentials:
+    async def rotate_credentials(device_id: str, owner_id: OwnerQuery) -> RotatedCredentials:
         try:
             return await registry().rotate(device_id, owner_id)
         except DeviceNotFound as error:

@@ -64,7 +64,7 @@ def list_tokens(user: CurrentUser, accounts: AccountsDep) -> list[TokenInfo]:
     responses={404: {"description": "no such token of yours"}},
 )
 def revoke_token(token_id: int, user: CurrentUser, accounts: AccountsDep) -> Response:
-    if not (-(2**63) <= token_id < 2**63) or not accounts.tokens.revoke_personal(user, token_id):
+    if not (1 <= token_id < 2**31) or not accounts.tokens.revoke_personal(user, token_id):
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
             f"no personal token {token_id} of yours; list them with GET /api/v1/tokens",
