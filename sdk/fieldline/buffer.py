@@ -34,7 +34,7 @@ class OfflineBuffer:
         ram = self._ram
         while ram and ram[0][0] < pos:
             ram.pop(0)
-        records = []
+        records = []  # type: list
         if ram and ram[0][0] == pos:
             total = 0
             while ram and len(records) < max_count:

@@ -24,7 +24,7 @@ class Clock:
         self.boot = boot
         self.seq = 0
         self._sync_epoch_ms = 0
-        self._sync_ticks = 0
+        self._sync_ticks = port.ticks_ms()
         self.synced = False
         self.check_sync()
 

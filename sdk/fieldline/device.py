@@ -47,7 +47,7 @@ DEFAULTS = {
 def load_config(config=None, overrides=None):
     """DEFAULTS, then config.json (a path) or a dict, then keyword overrides; one level of
     nested sections is merged so {"mqtt": {"port": 8883}} keeps the other mqtt keys."""
-    merged = {}
+    merged = {}  # type: dict
     for key, value in DEFAULTS.items():
         merged[key] = dict(value) if isinstance(value, dict) else value
     layers = []

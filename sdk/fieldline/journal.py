@@ -60,7 +60,7 @@ class Journal:
         self._segnos = []
         self._sizes = {}
         self._total = 0
-        self._file = None
+        self._file = None  # type: ignore[var-annotated]
         self._saved_ack = -1
         _makedirs(self.dir)
         self._load()
@@ -169,8 +169,10 @@ class Journal:
             self._file = open(self._path(self._cur), "ab")
         start = self._cur * SPAN + self._sizes[self._cur]
         frame = struct.pack(_FRAME_FMT, n, binascii.crc32(payload) & 0xFFFFFFFF) + payload
-        self._file.write(frame)
-        self._file.flush()  # littlefs commits on flush; the host OS keeps it past SIGKILL
+        f = self._file
+        assert f is not None
+        f.write(frame)
+        f.flush()  # littlefs commits on flush; the host OS keeps it past SIGKILL
         self._sizes[self._cur] += FRAME + n
         self._total += FRAME + n
         self._enforce_bound()
@@ -227,7 +229,7 @@ class Journal:
     def read(self, pos, max_count, max_bytes):
         """Up to max_count records (together at most max_bytes, at least one) from pos:
         (records, position after the last one)."""
-        records = []
+        records = []  # type: list
         total = 0
         pos = self.normalize(pos)
         end = self.end_pos

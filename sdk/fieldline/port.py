@@ -28,10 +28,11 @@ if MICROPYTHON:
         await asyncio.sleep_ms(ms)  # type: ignore[attr-defined]
 
 else:
-    _T0 = time.monotonic()
+    # CPython only (this branch never runs on a board, whose time has no monotonic).
+    _T0 = time.monotonic()  # type: ignore[attr-defined]
 
     def ticks_ms():
-        return int((time.monotonic() - _T0) * 1000)
+        return int((time.monotonic() - _T0) * 1000)  # type: ignore[attr-defined]
 
     def ticks_diff(a, b):
         return a - b
@@ -189,12 +190,12 @@ def tls_context(ca_pem):
         raise ValueError("mqtt.tls is on but mqtt.ca is empty: give the broker's CA certificate")
     if MICROPYTHON:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.verify_mode = ssl.CERT_REQUIRED  # type: ignore[attr-defined] # stubs omit it
         ctx.load_verify_locations(cadata=pem_to_der(ca_pem))
         return ctx
     if isinstance(ca_pem, (bytes, bytearray)):
         ca_pem = ca_pem.decode()
-    return ssl.create_default_context(cadata=ca_pem)
+    return ssl.create_default_context(cadata=ca_pem)  # type: ignore[attr-defined] # CPython
 
 
 if MICROPYTHON:

@@ -63,9 +63,9 @@ class Session:
         self.dead = asyncio.Event()
         self.error = None
         self._tasks = []
-        self._last_rx = 0
-        self._last_tx = 0
-        self._last_ping = 0
+        self._last_rx = port.ticks_ms()
+        self._last_tx = self._last_rx
+        self._last_ping = self._last_rx
         self.connected = False
 
     # ---- connection ---------------------------------------------------------------------
@@ -106,9 +106,12 @@ class Session:
             )
             await port.write_all(writer, memoryview(buf)[:n], timeout_ms)
             try:
-                first, body = await asyncio.wait_for(self._read_packet(), timeout_ms / 1000)
+                packet = await asyncio.wait_for(  # type: ignore[var-annotated]
+                    self._read_packet(), timeout_ms / 1000
+                )
             except asyncio.TimeoutError:
                 raise OSError(110, "no CONNACK within %d ms" % timeout_ms) from None
+            first, body = packet[0], packet[1]
             if first & 0xF0 != wire.CONNACK:
                 raise wire.ProtocolError("expected CONNACK, got packet type 0x%02x" % first)
             present, code = wire.parse_connack(body)
