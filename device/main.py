@@ -34,7 +34,7 @@ def load_config(path=CONFIG):
         raise
 
 
-async def sample_forever(device, drivers, interval_ms):
+async def sample_forever(device, drivers, interval_ms, log_readings=False):
     next_at = port.ticks_ms()
     while True:
         values = {}
@@ -44,7 +44,9 @@ async def sample_forever(device, drivers, interval_ms):
             except Exception as exc:  # noqa: BLE001 - one broken sensor must not stop the rest
                 print("fieldline: sensor %s failed: %r" % (driver.name, exc))
         if values:
-            device.publish(values)
+            seq = device.publish(values)
+            if log_readings:  # tests compare this with what arrived
+                print("fieldline: reading seq", seq)
         next_at = port.ticks_add(next_at, interval_ms)
         wait = port.ticks_diff(next_at, port.ticks_ms())
         if wait < 0:  # we fell behind (slow sensor): do not try to catch up in a burst
@@ -53,17 +55,23 @@ async def sample_forever(device, drivers, interval_ms):
         await port.sleep_ms(wait)
 
 
+def on_command(topic, payload):
+    # Commands are reserved for remote configuration; until then, show that they arrive.
+    print("fieldline: command on %s: %r" % (topic, payload))
+
+
 async def main():
     config = load_config()
     device = Device(config)
     led = status_led.from_config(config.get("status_led"))
     device.on_state = led.show
+    device.on_command = on_command
     drivers = sensors.from_config(config.get("sensors") or [])
     interval_ms = int(float(config.get("interval_s", 10)) * 1000)
     print("fieldline: sampling %d sensor(s) every %d ms" % (len(drivers), interval_ms))
     device.start()
     led.start()
-    await sample_forever(device, drivers, interval_ms)
+    await sample_forever(device, drivers, interval_ms, bool(config.get("log_readings")))
 
 
 asyncio.run(main())
