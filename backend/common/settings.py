@@ -76,6 +76,17 @@ class Settings(BaseSettings):
     log_format: str = "text"
     log_level: str = "INFO"
 
+    # Monitor and alerts (docs/alerts.md). Unset secrets are generated in the data dir.
+    mail_reply_to: str | None = None
+    monitor_url: str | None = None
+    notify_influxdb_secret: str | None = None  # POST /api/v1/notifications/influxdb
+    notify_kapacitor_secret: str | None = None  # POST /api/v1/notifications/kapacitor
+    monitor_late_after: float = 60.0  # a reading older than this on arrival is backlog
+    monitor_max_backlog: float = 86400.0  # how far back a returning device is caught up
+    alerts_retry_base: float = 2.0  # outbox backoff: base * 2^attempt, capped
+    alerts_retry_max: float = 300.0
+    alerts_max_attempts: int = 60  # then the message is recorded as failed
+
     # Telemetry pipeline (ingestor, storage): docs/pipeline.md.
     amqp_quorum: bool = False  # declare telemetry.storage as a quorum queue (clusters)
     ingestor_client_id: str | None = None  # fixed per replica; default from the host name

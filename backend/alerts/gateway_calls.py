@@ -1,0 +1,65 @@
+"""How the gateway's public routes reach the alerts and monitor services: one HTTP
+client per process each, answers passed through, outages as a 503 that says so."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+from fastapi import HTTPException, Request
+from starlette.responses import JSONResponse, Response
+
+from fieldline_backend.common.settings import Settings
+
+
+def _client(request: Request, service: str) -> httpx.AsyncClient:
+    ctx = request.app.state.ctx
+    key = f"gateway.{service}.client"
+    client = ctx.extras.get(key)
+    if client is None:
+        client = ctx.service_client(service, timeout=60)
+        ctx.extras[key] = client
+    return client
+
+
+async def call(request: Request, service: str, method: str, path: str, **kwargs) -> httpx.Response:
+    try:
+        return await _client(request, service).request(method, path, **kwargs)
+    except httpx.HTTPError as error:
+        raise HTTPException(
+            503,
+            f"the {service} service is unavailable ({type(error).__name__}); try again shortly",
+            headers={"Retry-After": "5"},
+        ) from None
+
+
+def passthrough(response: httpx.Response) -> Response:
+    if response.status_code >= 500:
+        raise HTTPException(503, "the alerts service failed; try again shortly")
+    if response.status_code == 204:
+        return Response(status_code=204)
+    try:
+        content = response.json()
+    except ValueError:
+        content = {"detail": response.text[:500]}
+    return JSONResponse(status_code=response.status_code, content=content)
+
+
+def load_json(raw: bytes):
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise HTTPException(422, f"the body is not JSON: {error}") from None
+
+
+def notify_secret(settings: Settings, endpoint: str) -> str:
+    """The secret a notification endpoint requires: configured, else made once and
+    kept in the data dir (FIELDLINE_NOTIFY_<ENDPOINT>_SECRET overrides)."""
+    configured = getattr(settings, f"notify_{endpoint}_secret", None)
+    if configured:
+        if configured.strip().lower() in ("changeme", "change-me", "secret", "password"):
+            raise ValueError(
+                f"FIELDLINE_NOTIFY_{endpoint.upper()}_SECRET is a placeholder; set a random value"
+            )
+        return configured
+    return settings.persistent_secret(f"notify_{endpoint}")

@@ -1,0 +1,165 @@
+"""Alert rules of the signed-in user: create, list, read, change, delete, preview what
+a rule would have sent, and send a test. Another user's rule answers 404; a rule can
+only name the user's own devices."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, HTTPException, Request, Response
+
+from fieldline_backend.alerts.durations import parse_duration
+from fieldline_backend.alerts.gateway_calls import call, passthrough
+from fieldline_backend.alerts.payloads import PayloadInvalid, parse_time_ms
+from fieldline_backend.alerts.rules import RuleInvalid, validate_rule
+from fieldline_backend.devices.client import DeviceNotFound, DevicesClientDep
+from fieldline_backend.gateway.auth import CurrentUser
+from fieldline_backend.gateway.validation import SafeValidationRoute
+
+router = APIRouter(
+    prefix="/api/v1/alert-rules",
+    route_class=SafeValidationRoute,
+    tags=["alerts"],
+    responses={401: {"description": "not signed in"}},
+)
+
+RULE_EXAMPLE = {
+    "name": "too hot",
+    "device_id": "dev-abcdefghijkl",
+    "field": "temperature",
+    "condition": "above",
+    "warn": 25,
+    "crit": 30,
+    "clear": 28,
+    "for": "5m",
+    "recipients": ["ops@example.com"],
+    "repeat_every": "1h",
+    "notify_on_recovery": True,
+}
+RuleBody = Annotated[Any, Body(examples=[RULE_EXAMPLE])]
+
+
+def invalid(field: str, message: str, prefix: tuple = ("body",)) -> HTTPException:
+    return HTTPException(
+        422, detail=[{"loc": [*prefix, field], "msg": message, "type": "value_error"}]
+    )
+
+
+async def _own_device(devices, device_id, user, prefix=("body",)) -> None:
+    """A rule may name only the caller's devices (another's is 'not among yours')."""
+    if isinstance(device_id, str):
+        try:
+            await devices.get(device_id, user.id)
+        except DeviceNotFound:
+            raise invalid(
+                "device_id", f"no device {device_id[:80]!r} among yours", prefix
+            ) from None
+
+
+@router.post("", status_code=201)
+async def create_rule(
+    request: Request, body: RuleBody, user: CurrentUser, devices: DevicesClientDep
+):
+    """Create a rule (threshold, deadman or external). 422 names the field at fault."""
+    try:
+        validate_rule(body)
+    except RuleInvalid as error:
+        raise invalid(error.field, error.message) from None
+    await _own_device(devices, body.get("device_id"), user)
+    response = await call(
+        request, "alerts", "POST", "/internal/alert-rules", params={"owner_id": user.id}, json=body
+    )
+    return passthrough(response)
+
+
+@router.get("")
+async def list_rules(request: Request, user: CurrentUser):
+    response = await call(
+        request, "alerts", "GET", "/internal/alert-rules", params={"owner_id": user.id}
+    )
+    return passthrough(response)
+
+
+@router.post("/preview")
+async def preview_rule(
+    request: Request, body: Annotated[Any, Body()], user: CurrentUser, devices: DevicesClientDep
+):
+    """How many notifications a rule would have sent, and when, over a past period:
+    `{"rule": {...}, "period": "7d"}` (or `"start"`/`"stop"` times; or `"rule_id"`)."""
+    if not isinstance(body, dict):
+        raise invalid("body", 'send {"rule": {...}, "period": "7d"}')
+    rule = body.get("rule")
+    if rule is None and isinstance(body.get("rule_id"), str):
+        found = await call(
+            request, "alerts", "GET", f"/internal/alert-rules/{body['rule_id']}",
+            params={"owner_id": user.id},
+        )  # fmt: skip
+        if found.status_code != 200:
+            return passthrough(found)
+        hidden = ("id", "owner_id", "created_at", "updated_at")
+        rule = {k: v for k, v in found.json().items() if k not in hidden and v is not None}
+    try:
+        validate_rule(rule)
+    except RuleInvalid as error:
+        raise invalid(error.field, error.message, ("body", "rule")) from None
+    now = int(time.time() * 1000)
+    try:
+        stop = parse_time_ms(body["stop"], "stop") if body.get("stop") is not None else now
+        if body.get("start") is not None:
+            start = parse_time_ms(body["start"], "start")
+        else:
+            start = stop - int(parse_duration(body.get("period", "7d")) * 1000)
+    except (PayloadInvalid, ValueError) as error:
+        raise invalid("period", str(error)) from None
+    await _own_device(devices, rule.get("device_id"), user, ("body", "rule"))
+    response = await call(
+        request, "monitor", "POST", "/internal/monitor/preview",
+        json={"owner_id": str(user.id), "rule": rule, "start_ms": start, "stop_ms": stop},
+    )  # fmt: skip
+    return passthrough(response)
+
+
+@router.get("/{rule_id}")
+async def get_rule(request: Request, rule_id: str, user: CurrentUser):
+    response = await call(
+        request, "alerts", "GET", f"/internal/alert-rules/{rule_id}", params={"owner_id": user.id}
+    )
+    return passthrough(response)
+
+
+@router.patch("/{rule_id}")
+async def change_rule(
+    request: Request, rule_id: str, body: RuleBody, user: CurrentUser, devices: DevicesClientDep
+):
+    """Change some fields of a rule; the result is validated as a whole."""
+    if not isinstance(body, dict):
+        raise invalid("body", "send a JSON object with the fields to change")
+    await _own_device(devices, body.get("device_id"), user)
+    response = await call(
+        request, "alerts", "PATCH", f"/internal/alert-rules/{rule_id}",
+        params={"owner_id": user.id}, json=body,
+    )  # fmt: skip
+    return passthrough(response)
+
+
+@router.delete("/{rule_id}", status_code=204)
+async def delete_rule(request: Request, rule_id: str, user: CurrentUser) -> Response:
+    response = await call(
+        request,
+        "alerts",
+        "DELETE",
+        f"/internal/alert-rules/{rule_id}",
+        params={"owner_id": user.id},
+    )
+    return passthrough(response)
+
+
+@router.post("/{rule_id}/test", status_code=202)
+async def test_rule(request: Request, rule_id: str, user: CurrentUser):
+    """Send a test notification to the rule's recipients now."""
+    response = await call(
+        request, "alerts", "POST", f"/internal/alert-rules/{rule_id}/test",
+        params={"owner_id": user.id},
+    )  # fmt: skip
+    return passthrough(response)

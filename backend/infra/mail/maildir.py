@@ -1,0 +1,43 @@
+"""The embedded mail adapter: each message becomes a file in a standard maildir.
+
+`<data dir>/mail/{tmp,new,cur}`: written to tmp/ and renamed into new/ (Python's
+mailbox module), so a mail reader (`mutt -f <dir>`) never sees half a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mailbox
+from email.message import EmailMessage
+from pathlib import Path
+
+from fieldline_backend.infra.mail import MailTemporaryError
+
+
+class MaildirMailer:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def describe(self) -> str:
+        return f"maildir {self.path}"
+
+    def _deliver(self, message: EmailMessage) -> None:
+        box = mailbox.Maildir(self.path, create=True)
+        box.add(mailbox.MaildirMessage(message))
+
+    async def send(self, message: EmailMessage) -> None:
+        try:
+            await asyncio.to_thread(self._deliver, message)
+        except OSError as error:
+            raise MailTemporaryError(f"cannot write to maildir {self.path}: {error}") from None
+
+    def messages(self) -> list[EmailMessage]:
+        """Every message delivered so far (for people and tests)."""
+        import email
+        import email.policy
+
+        box = mailbox.Maildir(self.path, create=True)
+        return [
+            email.message_from_bytes(box.get_bytes(key), policy=email.policy.default)
+            for key in box.iterkeys()
+        ]

@@ -1,0 +1,50 @@
+"""The monitor's internal API: the rule preview (the gateway's public route calls it)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel
+
+from fieldline_backend.alerts.rules import RuleInvalid, validate_rule
+from fieldline_backend.common.internal import InternalOnly
+from fieldline_backend.monitor.preview import preview
+
+EXTRAS_KEY = "monitor.component"
+MAX_PERIOD_MS = 92 * 86400 * 1000
+
+router = APIRouter(
+    prefix="/internal/monitor", tags=["internal: monitor"], dependencies=[InternalOnly]
+)
+
+
+class PreviewRequest(BaseModel):
+    owner_id: str
+    rule: dict
+    start_ms: int
+    stop_ms: int
+
+
+@router.post("/preview")
+async def preview_rule(request: Request, body: PreviewRequest) -> dict:
+    component = request.app.state.ctx.extras[EXTRAS_KEY]
+    try:
+        rule = validate_rule(body.rule)
+    except RuleInvalid as error:
+        raise HTTPException(
+            422, detail=[{"loc": ["body", "rule", error.field], "msg": error.message}]
+        ) from None
+    if rule["kind"] == "external":
+        raise HTTPException(422, "an external rule has no stored data to preview")
+    if not 0 < body.stop_ms - body.start_ms <= MAX_PERIOD_MS:
+        raise HTTPException(422, "period: give a period of up to 92 days")
+    rule["id"] = "preview"
+    devices = await component.devices_of(body.owner_id, rule)
+    started = time.perf_counter()
+    result = await asyncio.to_thread(
+        preview, component.store, rule, devices, body.start_ms, body.stop_ms
+    )
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    return result
