@@ -39,6 +39,7 @@ def broker_for(ctx: Context) -> BrokerAccess:
             acl_file=settings.mosquitto_acl_file,
             pid_file=settings.mosquitto_pid_file,
             address=settings.broker_address,
+            tls=(settings.mqtt_url or "").startswith(("mqtts:", "ssl:")),
         )
     log.warning(
         "FIELDLINE_MQTT_URL is set but FIELDLINE_MOSQUITTO_PASSWORD_FILE / _ACL_FILE are "
@@ -57,7 +58,9 @@ class MqttAuthComponent(Component):
     async def start(self) -> None:
         assert self.ctx is not None and self.accounts is not None
         self.accounts.broker = broker_for(self.ctx)
-        await self.accounts.sync_broker()  # a fresh broker admits exactly the enabled devices
+        await self.accounts.sync_broker(
+            changed=False
+        )  # a fresh broker admits exactly the enabled devices
         self._resync = asyncio.create_task(self._resync_forever(), name="mqtt_auth-resync")
 
     async def _resync_forever(self) -> None:
@@ -65,7 +68,7 @@ class MqttAuthComponent(Component):
         while True:
             await asyncio.sleep(RESYNC_SECONDS)
             try:
-                await self.accounts.sync_broker()
+                await self.accounts.sync_broker(changed=False)
             except Exception:
                 log.exception("periodic broker resync failed; retrying in %s s", RESYNC_SECONDS)
 

@@ -76,8 +76,12 @@ class MqttAccounts:
         self.broker = broker
         self._backend = backend  # the ingestor's account, installed next to the devices'
         # One broker update at a time, each from a fresh read of the database, so a
-        # slower update never overwrites a newer one with an older picture.
+        # slower update never overwrites a newer one with an older picture. Changes
+        # that wait for the lock are covered by one update that read the database
+        # after they were committed (many devices created at once: few reloads).
         self._broker_lock = asyncio.Lock()
+        self._changes = 0  # database changes committed so far
+        self._applied = -1  # changes covered by the last broker update
 
     @property
     def backend_username(self) -> str | None:
@@ -157,8 +161,20 @@ class MqttAccounts:
             accounts.append(self._backend)
         return accounts
 
-    async def sync_broker(self) -> None:
-        """Make the broker admit exactly the enabled accounts (and the backend's)."""
+    async def sync_broker(self, changed: bool = True) -> None:
+        """Make the broker admit exactly the enabled accounts (and the backend's).
+
+        `changed=True` after a committed change: returns once the broker applied a
+        picture of the database that includes it. `changed=False` (start, resync)
+        always applies.
+        """
+        if changed:
+            self._changes += 1
+        wanted = self._changes
         async with self._broker_lock:
+            if changed and self._applied >= wanted:
+                return  # an update that read the database after our change has run
+            covered = self._changes
             accounts = await self.desired_accounts()
             await self.broker.apply(accounts)
+            self._applied = covered

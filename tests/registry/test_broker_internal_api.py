@@ -95,3 +95,24 @@ def test_a_refused_impostor_does_not_keep_the_real_device_connected(broker_stack
         assert answer.status_code == 200
     assert device.wait_disconnected(5.0) <= 5.0
     assert not mqtt_client(broker_stack, device_id, device_id, password).connect()
+
+
+def test_accounts_created_at_once_are_all_admitted_when_their_calls_return(
+    broker_stack, mqtt_client
+):
+    """Concurrent changes share broker updates; none may be left out of them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def create_one(_: int) -> tuple[str, str]:
+        device_id = new_id()
+        with broker_stack.running.internal_client() as http:
+            answer = create(http, device_id)
+        assert answer.status_code == 201, answer.text
+        return device_id, answer.json()["password"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        created = list(pool.map(create_one, range(16)))
+    for device_id, password in created:
+        client = mqtt_client(broker_stack, device_id, device_id, password)
+        assert client.connect(), f"{device_id} refused after its creation returned"
+        client.close()

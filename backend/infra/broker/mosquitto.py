@@ -88,12 +88,14 @@ class MosquittoFiles:
         pid_file: Path | None,
         address: tuple[str, int],
         confirm_timeout: float = 5.0,
+        tls: bool = False,
     ):
         self.password_file = password_file
         self.acl_file = acl_file
         self.pid_file = pid_file
         self.address = address
         self.confirm_timeout = confirm_timeout
+        self.tls = tls
         self._applied = False
 
     async def apply(self, accounts: Sequence[BrokerAccount]) -> None:
@@ -151,7 +153,9 @@ class MosquittoFiles:
         while time.monotonic() < deadline:
             client_id = f"{RELOAD_CHECK_USER}-{secrets.token_hex(4)}"
             try:
-                code = await connack_code(host, port, client_id, RELOAD_CHECK_USER, check_password)
+                code = await connack_code(
+                    host, port, client_id, RELOAD_CHECK_USER, check_password, tls=self.tls
+                )
             except (OSError, TimeoutError) as error:
                 last = f"{type(error).__name__}: {error}"
             else:

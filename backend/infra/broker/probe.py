@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import struct
 
 
@@ -31,12 +32,27 @@ def connect_packet(client_id: str, username: str, password: str, keepalive: int 
 
 
 async def connack_code(
-    host: str, port: int, client_id: str, username: str, password: str, timeout: float = 2.0
+    host: str,
+    port: int,
+    client_id: str,
+    username: str,
+    password: str,
+    timeout: float = 2.0,
+    tls: bool = False,
 ) -> int:
-    """The CONNACK return code (0 = accepted); raises OSError/TimeoutError if unreachable."""
+    """The CONNACK return code (0 = accepted); raises OSError/TimeoutError if unreachable.
+
+    With tls the certificate is not verified: this only asks whether the broker admits
+    a user now (mqtt_auth's throwaway reload-check user), it carries no secret of value.
+    """
+    context = None
+    if tls:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
 
     async def attempt() -> int:
-        reader, writer = await asyncio.open_connection(host, port)
+        reader, writer = await asyncio.open_connection(host, port, ssl=context)
         try:
             writer.write(connect_packet(client_id, username, password))
             await writer.drain()
