@@ -72,6 +72,10 @@ class MqttAuthComponent(Component):
             except Exception:
                 log.exception("periodic broker resync failed; retrying in %s s", RESYNC_SECONDS)
 
+    async def ready(self) -> dict[str, bool]:
+        assert self.accounts is not None
+        return {"broker": await self.accounts.broker.reachable()}
+
     async def stop(self) -> None:
         if self._resync is not None:
             self._resync.cancel()

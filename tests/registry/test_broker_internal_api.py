@@ -116,3 +116,15 @@ def test_accounts_created_at_once_are_all_admitted_when_their_calls_return(
         client = mqtt_client(broker_stack, device_id, device_id, password)
         assert client.connect(), f"{device_id} refused after its creation returned"
         client.close()
+
+
+def test_readiness_reports_whether_the_broker_is_up(broker_stack):
+    with broker_stack.running.client() as http:
+        ready = http.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["checks"]["mqtt_auth.broker"] is True
+        if broker_stack.mosquitto is not None:  # a private Mosquitto we may stop
+            broker_stack.mosquitto.stop()
+            down = http.get("/readyz")
+            assert down.status_code == 503
+            assert down.json()["detail"]["checks"]["mqtt_auth.broker"] is False

@@ -183,3 +183,18 @@ def test_hash_format_is_mosquittos_pbkdf2_sha512():
     assert verify_password("secret", encoded) and not verify_password("Secret", encoded)
     for broken in ("", "$7$", "$6$1$YQ==$YQ==", "$7$x$YQ==$YQ==", "$7$10$!!$YQ==", "plain"):
         assert not verify_password("secret", broken)
+
+
+def test_files_are_replaced_keeping_their_mode_and_new_ones_are_not_world_readable(tmp_path):
+    from fieldline_backend.infra.broker.mosquitto import write_atomically
+
+    existing = tmp_path / "passwords"
+    existing.write_text("old\n")
+    existing.chmod(0o604)
+    write_atomically(existing, "new\n")
+    assert existing.read_text() == "new\n"
+    assert existing.stat().st_mode & 0o777 == 0o604
+    fresh = tmp_path / "acl"
+    write_atomically(fresh, "user x\n")
+    assert fresh.stat().st_mode & 0o007 == 0
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left

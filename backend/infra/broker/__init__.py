@@ -38,6 +38,9 @@ class BrokerAccess(Protocol):
     async def apply(self, accounts: Sequence[BrokerAccount]) -> None:
         """Make the broker admit exactly `accounts`; returns once the broker applied it."""
 
+    async def reachable(self) -> bool:
+        """Is the broker up (for /readyz)?"""
+
     async def close(self) -> None: ...
 
 

@@ -192,5 +192,8 @@ class EmbeddedBroker:
             # stops the handler and closes the connection.
             await handler.handle_connection_closed()
 
+    async def reachable(self) -> bool:
+        return self.broker is not None and self.broker.transitions.state == "started"
+
     async def close(self) -> None:
         """mqtt_auth lets go of the port; the broker itself is stopped by the app."""

@@ -169,6 +169,14 @@ class MosquittoFiles:
             host, port, self.confirm_timeout, last,
         )  # fmt: skip
 
+    async def reachable(self) -> bool:
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(*self.address), 2.0)
+        except (OSError, TimeoutError):
+            return False
+        writer.close()
+        return True
+
     async def close(self) -> None:
         return None
 
@@ -178,6 +186,9 @@ class UnmanagedBroker:
 
     async def apply(self, accounts: Sequence[BrokerAccount]) -> None:
         return None
+
+    async def reachable(self) -> bool:
+        return True  # not ours to watch
 
     async def close(self) -> None:
         return None
