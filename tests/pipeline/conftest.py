@@ -120,6 +120,10 @@ class Pipeline:
         host, port = self.settings.broker_address
         return Device(host, port, answer.json(), device_id)
 
+    def reconnect(self, device: Device) -> Device:
+        host, port = self.settings.broker_address
+        return Device(host, port, device.credentials, device.device_id)
+
     # ---- what got stored -----------------------------------------------------------
 
     def stored_counts(self, device_ids: Sequence[str], store=None) -> dict[str, int]:
@@ -160,7 +164,8 @@ class Pipeline:
                 f"SELECT count(\"@received\") FROM telemetry WHERE device_id = '{device_id}' "
                 "GROUP BY *",
             )
-            return [s["tags"] | {"device_id": device_id} for s in series]
+            # GROUP BY * names every tag key of the measurement, '' where a series has none.
+            return [{k: v for k, v in s["tags"].items() if v} for s in series]
         import json
         import sqlite3
 

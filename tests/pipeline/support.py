@@ -217,6 +217,7 @@ class Device:
 
     def __init__(self, host: str, port: int, credentials: dict, device_id: str):
         self.device_id = device_id
+        self.credentials = credentials
         self.client_id = credentials["client_id"]
         self.topic = f"devices/{self.client_id}/telemetry"
         self.client = mqtt.Client(
