@@ -137,3 +137,23 @@ def test_device_cannot_subscribe_to_other_devices_telemetry(broker_stack, mqtt_c
     backend.publish(own_commands, b"marker")
     watcher.wait_message(own_commands, b"marker")
     assert b"private" not in watcher.payloads()
+
+
+def test_a_device_cannot_read_other_devices_through_a_shared_subscription(
+    broker_stack, mqtt_client
+):
+    mine, other = (
+        create_account(broker_stack, device_id()),
+        create_account(broker_stack, device_id()),
+    )
+    watcher = connected_device(broker_stack, mqtt_client, mine)
+    granted = watcher.subscribe("$share/g/devices/+/telemetry")
+    if broker_stack.kind == "embedded":
+        assert granted == 0x80
+    sender = connected_device(broker_stack, mqtt_client, other)
+    sender.publish(f"devices/{other['client_id']}/telemetry", b"shared-secret")
+    own_commands = f"devices/{mine['client_id']}/commands"
+    assert watcher.subscribe(own_commands) == 1
+    connected_backend(broker_stack, mqtt_client).publish(own_commands, b"marker")
+    watcher.wait_message(own_commands, b"marker")
+    assert b"shared-secret" not in watcher.payloads()
