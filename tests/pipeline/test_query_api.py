@@ -1,0 +1,128 @@
+"""Issue 3, "Done when" 6 (both stacks): the public telemetry and status routes read
+back what was written, raw, aggregated and as CSV; another user's device is 404."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from datetime import UTC, datetime
+
+from tests.pipeline.conftest import ALL
+from tests.pipeline.support import reading
+from tests.support.servers import wait_for
+
+
+def test_query_api_raw_aggregates_csv_and_owner_scope(start_pipeline):
+    with start_pipeline(ALL) as pipeline, pipeline.signed_in() as owner:
+        device = pipeline.device(owner, "kitchen", {"room": "kitchen"})
+        base = 1_764_000_000_000  # window-aligned: a multiple of 10 s
+        temps = [float(v) for v in (20, 22, 21, 25, 19, 18, 30, 31, 29, 28)]
+        device.publish_all(
+            [
+                reading(i, ts=base + i * 2000, temperature=t, door=i % 3 == 0)
+                for i, t in enumerate(temps)
+            ]
+        )
+        pipeline.wait_stored({device.device_id: len(temps)})
+        url = f"/api/v1/devices/{device.device_id}/telemetry"
+
+        raw = owner.get(
+            url, params={"fields": "temperature,door", "start": base, "stop": base + 20_000}
+        )
+        assert raw.status_code == 200, raw.text
+        assert raw.json() == {
+            "device_id": device.device_id,
+            "fields": {
+                "temperature": [[base + i * 2000, t] for i, t in enumerate(temps)],
+                "door": [[base + i * 2000, i % 3 == 0] for i in range(len(temps))],
+            },
+        }
+        windows = [temps[:5], temps[5:]]
+        expect = {
+            "mean": [sum(w) / len(w) for w in windows],
+            "min": [min(w) for w in windows],
+            "max": [max(w) for w in windows],
+            "last": [w[-1] for w in windows],
+            "count": [len(w) for w in windows],
+        }
+        rfc_start = datetime.fromtimestamp(base / 1000, UTC).isoformat().replace("+00:00", "Z")
+        for agg, values in expect.items():
+            answer = owner.get(
+                url,
+                params={
+                    "fields": "temperature",
+                    "start": rfc_start,
+                    "stop": base + 20_000,
+                    "every": "10s",
+                    "agg": agg,
+                },
+            )
+            assert answer.status_code == 200, answer.text
+            got = answer.json()["fields"]["temperature"]
+            assert [ts for ts, _ in got] == [base, base + 10_000], agg
+            assert [v for _, v in got] == values, agg
+
+        # A relative window that holds none of these old readings.
+        recent = owner.get(url, params={"fields": "temperature", "start": "-1h"})
+        assert recent.json()["fields"] == {"temperature": []}
+
+        as_csv = owner.get(
+            url,
+            params={"fields": "temperature,door", "start": base, "stop": base + 4001},
+            headers={"Accept": "text/csv"},
+        )
+        assert as_csv.status_code == 200 and as_csv.headers["content-type"].startswith("text/csv")
+        rows = list(csv.reader(io.StringIO(as_csv.text)))
+        assert rows[0] == ["ts_ms", "time", "temperature", "door"]
+        assert [r[0] for r in rows[1:]] == [str(base), str(base + 2000), str(base + 4000)]
+        assert rows[1][2:] == ["20.0", "true"] and rows[2][2:] == ["22.0", "false"]
+
+        for params in (
+            {"fields": "temperature", "agg": "median"},
+            {"fields": "temp erature"},
+            {"fields": "temperature", "start": "yesterday"},
+            {"fields": "temperature", "every": "10s"},
+            {"fields": "temperature", "start": base + 10, "stop": base},
+            {"fields": "door", "agg": "mean", "every": "1m", "start": base, "stop": base + 60_000},
+        ):
+            bad = owner.get(url, params=params)
+            assert bad.status_code == 400, (params, bad.status_code, bad.text)
+            assert bad.json()["detail"]
+
+        with pipeline.signed_in() as stranger:
+            for path in (url, f"/api/v1/devices/{device.device_id}/status"):
+                answer = stranger.get(path, params={"fields": "temperature"})
+                assert answer.status_code == 404, answer.text
+        device.close()
+
+
+def test_status_online_last_seen_and_completeness(start_pipeline):
+    with start_pipeline(ALL) as pipeline, pipeline.signed_in() as owner:
+        device = pipeline.device(owner, "garage")
+        url = f"/api/v1/devices/{device.device_id}/status"
+        assert owner.get(url).json()["status"] == "offline"
+
+        device.publish(b"online", topic=f"devices/{device.client_id}/status").wait_for_publish(10)
+        now = int(time.time() * 1000)
+        seqs = [0, 1, 2, 5, 6, 7, 8, 9]  # 3 and 4 never arrive
+        batch = [reading(s, boot=4, ts=now - 60_000 + s * 1000, t=1.0) for s in seqs]
+        batch[-1]["dropped"] = 5  # the device reports 5 readings it could not keep
+        day_old = reading(0, boot=3, ts=now - 3 * 3_600_000, t=1.0)
+        day_later = reading(3, boot=3, ts=now - 3 * 3_600_000 + 1000, t=1.0)  # 1, 2 missing
+        device.publish_all([batch, day_old, day_later])
+        pipeline.wait_stored({device.device_id: len(seqs) + 2})
+
+        status = wait_for(
+            lambda: (s := owner.get(url).json())["status"] == "online" and s, 20, "online"
+        )
+        assert now - 5_000 <= status["last_seen"] <= int(time.time() * 1000) + 1000
+        assert status["readings_last_hour"] == len(seqs)
+        hour = status["completeness"]["last_hour"]
+        assert (hour["received"], hour["missing"], hour["device_dropped"]) == (8, 2, 5)
+        day = status["completeness"]["last_day"]
+        assert (day["received"], day["missing"], day["device_dropped"]) == (10, 4, 5)
+
+        device.publish(b"offline", topic=f"devices/{device.client_id}/status").wait_for_publish(10)
+        wait_for(lambda: owner.get(url).json()["status"] == "offline", 20, "offline")
+        device.close()
