@@ -6,8 +6,12 @@ no password ever reaches the logs."""
 from __future__ import annotations
 
 import logging
+import time
+
+import pytest
 
 from fieldline_backend.common.logs import JsonFormatter
+from tests.support.servers import wait_for
 
 CLOSE_WITHIN = 5.0  # seconds, issue 2 case 4
 
@@ -118,3 +122,50 @@ def test_logs_never_contain_a_password(registry_stack, mqtt_client, caplog):
         text = formatter.format(record) + " " + record.getMessage()
         for secret in secrets_seen:
             assert secret not in text, f"a password leaked into the log: {record.name}"
+
+
+def test_the_api_answer_is_all_a_device_needs_to_publish(registry_stack, mqtt_client):
+    from types import SimpleNamespace
+
+    username, password = registry_stack.backend_credentials
+    backend = mqtt_client(registry_stack, "ingestor-api-test", username, password)
+    assert backend.connect()
+    assert backend.subscribe("devices/+/telemetry") == 1
+    with registry_stack.signed_in() as api:
+        mqtt = register(api)["mqtt"]
+    # Connect exactly where and as the API said.
+    where = SimpleNamespace(mqtt_address=(mqtt["host"], mqtt["port"]))
+    device = mqtt_client(where, mqtt["client_id"], mqtt["username"], mqtt["password"])
+    assert mqtt["tls"] is False and device.connect(), device.connack
+    topic = f"devices/{mqtt['client_id']}/telemetry"
+    device.publish(topic, b'{"seq": 1, "boot": 1, "values": {"door": true}}')
+    backend.wait_message(topic, b'{"seq": 1, "boot": 1, "values": {"door": true}}')
+
+
+@pytest.mark.parametrize("stack_kind", ["real"])  # the embedded broker has no files
+def test_broker_files_edited_by_hand_are_repaired_by_the_periodic_resync(
+    start_stack, mqtt_client, monkeypatch
+):
+    from fieldline_backend.mqtt_auth import component
+
+    monkeypatch.setattr(component, "RESYNC_SECONDS", 0.3)
+    with start_stack() as stack:
+        assert stack.mosquitto is not None
+        with stack.running.internal_client() as http:
+            answer = http.post(
+                "/internal/mqtt-accounts",
+                json={"device_id": "dev-drift", "owner_id": "1", "name": "d", "metadata": {}},
+            )
+        password = answer.json()["password"]
+        stack.mosquitto.password_file.write_text("")  # someone empties the file
+        stack.mosquitto.reload()
+        wait_for(
+            lambda: "dev-drift:" in stack.mosquitto.password_file.read_text(),
+            5,
+            "the periodic resync to rewrite the emptied password file",
+        )
+        # The resync reloads Mosquitto before the file counts as applied.
+        deadline = time.monotonic() + 5
+        while not mqtt_client(stack, "dev-drift", "dev-drift", password).connect():
+            assert time.monotonic() < deadline, "the repaired file was not reloaded"
+            time.sleep(0.1)
