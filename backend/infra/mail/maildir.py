@@ -32,12 +32,18 @@ class MaildirMailer:
             raise MailTemporaryError(f"cannot write to maildir {self.path}: {error}") from None
 
     def messages(self) -> list[EmailMessage]:
-        """Every message delivered so far (for people and tests)."""
+        """Every message delivered so far, oldest first (for people and tests)."""
         import email
         import email.policy
 
-        box = mailbox.Maildir(self.path, create=True)
+        files = [
+            path
+            for folder in ("new", "cur")
+            if (self.path / folder).is_dir()
+            for path in (self.path / folder).iterdir()
+        ]
+        files.sort(key=lambda path: (path.stat().st_mtime_ns, path.name))
         return [
-            email.message_from_bytes(box.get_bytes(key), policy=email.policy.default)
-            for key in box.iterkeys()
+            email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            for path in files
         ]
