@@ -12,11 +12,14 @@ import secrets
 from collections.abc import Iterator
 from types import SimpleNamespace
 
+import anyio
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from fieldline_backend.common.settings import Settings
+from fieldline_backend.devices.client import DeviceNotFound, DevicesClient
 from fieldline_backend.gateway.auth import accounts_for
 from tests.support.servers import free_port
 from tests.support.stack import running_stack
@@ -281,3 +284,32 @@ def test_any_device_body_gets_201_or_422_never_500(api):
             assert changed.status_code in (200, 422), (changed.status_code, changed.text)
 
         check()
+
+
+def test_devices_client_gets_owned_devices_and_404s_the_rest(api):
+    """The client other services use (telemetry queries, alert rules)."""
+    with api.running.internal_client() as internal:
+        made = internal.post(
+            "/internal/devices", json={"owner_id": 7, "name": "a", "metadata": {"room": "k"}}
+        )
+        assert made.status_code == 201, made.text
+        internal.post("/internal/devices", json={"owner_id": 7, "name": "b", "metadata": {}})
+    device_id = made.json()["id"]
+
+    async def scenario():
+        async with httpx.AsyncClient(
+            base_url=api.running.base_url,
+            headers={"X-Fieldline-Internal": api.running.ctx.internal_token},
+        ) as http:
+            client = DevicesClient(http)
+            device = await client.get(device_id, 7)
+            assert (device.id, device.name, device.metadata) == (device_id, "a", {"room": "k"})
+            for wrong_owner, wrong_id in [(8, device_id), (7, "dev-aaaaaaaaaaaa"), (7, "../x")]:
+                with pytest.raises(DeviceNotFound) as raised:
+                    await client.get(wrong_id, wrong_owner)
+                assert raised.value.status_code == 404
+            assert [d.name for d in await client.list(7)] == ["a", "b"]
+            assert [d.id for d in await client.list(7, tags={"room": "k"})] == [device_id]
+            assert await client.list(8) == []
+
+    anyio.run(scenario)
