@@ -10,6 +10,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -86,6 +87,10 @@ class RabbitNode:
             "RABBITMQ_LOG_BASE": str(self.workdir / "log"),
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.workdir / "enabled_plugins"),
             "RABBITMQ_PID_FILE": str(self.workdir / "node.pid"),
+            "RABBITMQ_FEATURE_FLAGS_FILE": str(self.workdir / "feature_flags"),
+            "RABBITMQ_CONFIG_FILE": str(self.workdir / "rabbitmq"),
+            "RABBITMQ_ADVANCED_CONFIG_FILE": str(self.workdir / "advanced.config"),
+            "ERL_CRASH_DUMP": str(self.workdir / "erl_crash.dump"),
             "RABBITMQ_SERVER_START_ARGS": f"-kernel inet_dist_listen_min {self.dist_port} "
             f"-kernel inet_dist_listen_max {self.dist_port}",
         }
@@ -95,6 +100,10 @@ class RabbitNode:
             pytest.fail("rabbitmq-server is not installed", pytrace=False)
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "enabled_plugins").write_text("[].\n")
+        (self.workdir / "mnesia").mkdir(exist_ok=True)
+        (self.workdir / "log").mkdir(exist_ok=True)
+        (self.workdir / "rabbitmq.conf").write_text("loopback_users = none\n")
+        _give_to_rabbitmq_user(self.workdir)
         log = open(self.workdir / "server.out", "ab")  # noqa: SIM115 - lives with the process
         self.process = subprocess.Popen(
             ["rabbitmq-server"],
@@ -128,6 +137,24 @@ class RabbitNode:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self.process = None
+
+
+def _give_to_rabbitmq_user(path: Path) -> None:
+    """rabbitmq-server started as root drops to the `rabbitmq` user: let it in."""
+    import pwd
+
+    try:
+        account = pwd.getpwnam("rabbitmq")
+    except KeyError:
+        return
+    for root, dirs, files in os.walk(path):
+        for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
+            os.chown(name, account.pw_uid, account.pw_gid)
+
+
+def rabbit_workdir() -> Path:
+    """Outside pytest's tmp dirs, which are closed to other users."""
+    return Path(tempfile.mkdtemp(prefix="fl-rabbit-"))
 
 
 # ---- InfluxDB ---------------------------------------------------------------------------
@@ -255,3 +282,46 @@ def reading(seq: int, boot: int = 1, ts: int | None = None, **values) -> dict:
     if ts is not None:
         body["ts"] = ts
     return body
+
+
+class Flow:
+    """Readings flowing from devices at a steady rate on a thread, until stopped."""
+
+    def __init__(self, devices: list[Device], per_second: float = 100.0, base_ts: int = 0):
+        self.devices = devices
+        self.interval = 1.0 / per_second
+        self.base_ts = base_ts or 1_764_000_000_000 + secrets.randbelow(10**9) * 1000
+        self.sent = {d.device_id: 0 for d in devices}
+        self.infos: list = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> Flow:
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        next_at = time.monotonic()
+        while not self.stopping.is_set():
+            for device in self.devices:
+                seq = self.sent[device.device_id]
+                # Every 4th without ts: stamped on arrival, deduplicated by (boot, seq).
+                ts = None if seq % 4 == 0 else self.base_ts + seq
+                body = reading(seq, ts=ts, t=float(seq))
+                self.infos.append(device.publish(body))
+                self.sent[device.device_id] = seq + 1
+            next_at += self.interval * len(self.devices)
+            time.sleep(max(0.0, next_at - time.monotonic()))
+
+    def run_for(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def stop(self, timeout: float = 120) -> dict[str, int]:
+        """Stop; wait until the broker acked everything sent; the counts per device."""
+        self.stopping.set()
+        self.thread.join(10)
+        deadline = time.monotonic() + timeout
+        for info in self.infos:
+            info.wait_for_publish(max(deadline - time.monotonic(), 0.1))
+            assert info.is_published(), "the broker did not ack a reading"
+        return dict(self.sent)

@@ -112,8 +112,9 @@ class MosquittoFiles:
         try:
             os.kill(pid, signal.SIGHUP)
         except ProcessLookupError:
-            log.warning("Mosquitto pid %s from %s is not running; files written", pid,
-                        self.pid_file)  # fmt: skip
+            log.warning(
+                "Mosquitto pid %s from %s is not running; files written", pid, self.pid_file
+            )
             return
         await self._confirm_reload(check_password)
 
@@ -166,8 +167,11 @@ class MosquittoFiles:
         log.warning(
             "Mosquitto at %s:%s did not confirm the reload within %.0f s (%s); it will "
             "apply the files on its next reload or start",
-            host, port, self.confirm_timeout, last,
-        )  # fmt: skip
+            host,
+            port,
+            self.confirm_timeout,
+            last,
+        )
 
     async def reachable(self) -> bool:
         try:

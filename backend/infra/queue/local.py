@@ -76,6 +76,7 @@ class LocalQueue:
 
     def _claim(self, limit: int) -> list[QueueMessage]:
         now = time.time()
+        self._release_dead_claims(now)
         with self.lock, self.db:
             rows = self.db.execute(
                 "SELECT id, body, headers FROM messages WHERE claimed_until < ? "
@@ -92,6 +93,24 @@ class LocalQueue:
             )
         self.held.update(ids)
         return [QueueMessage(bytes(body), json.loads(headers), id_) for id_, body, headers in rows]
+
+    def _release_dead_claims(self, now: float) -> None:
+        """Claims of a consumer process that is gone come back at once, not at lease end
+        (the queue file is local: its consumers run on this machine)."""
+        if now < getattr(self, "_next_reap", 0):
+            return
+        self._next_reap = now + 1.0
+        with self.lock:
+            owners = self.db.execute(
+                "SELECT DISTINCT claimed_by FROM messages WHERE claimed_until >= ?", (now,)
+            ).fetchall()
+        for (owner,) in owners:
+            pid = int(str(owner).split("-", 1)[0]) if owner else 0
+            if pid and pid != os.getpid() and not _alive(pid):
+                with self.lock, self.db:
+                    self.db.execute(
+                        "UPDATE messages SET claimed_until = 0 WHERE claimed_by = ?", (owner,)
+                    )
 
     def ack(self, messages: Sequence[QueueMessage]) -> None:
         ids = [m.tag for m in messages]
@@ -153,3 +172,13 @@ class LocalQueue:
     def close(self) -> None:
         with self.lock:
             self.db.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -47,7 +47,8 @@ class SQLiteStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # One connection shared by the storage worker thread and the API's threads.
-        self.db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
+        # A short busy timeout: a locked file is an outage the worker retries, not a hang.
+        self.db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=5)
         self.lock = threading.Lock()
         with self.lock:
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -74,6 +75,12 @@ class SQLiteStore:
             raise TimeSeriesUnavailable(f"SQLite time series {self.path}: {error}") from error
 
     def write_status(self, device_id: str, online: bool, ts_ms: int) -> None:
+        try:
+            self._write_status(device_id, online, ts_ms)
+        except sqlite3.OperationalError as error:
+            raise TimeSeriesUnavailable(f"SQLite time series {self.path}: {error}") from error
+
+    def _write_status(self, device_id: str, online: bool, ts_ms: int) -> None:
         with self.lock, self.db:
             self.db.execute(
                 "INSERT INTO device_status VALUES (?, ?, ?) ON CONFLICT (device_id) DO UPDATE "
