@@ -198,3 +198,25 @@ def test_files_are_replaced_keeping_their_mode_and_new_ones_are_not_world_readab
     write_atomically(fresh, "user x\n")
     assert fresh.stat().st_mode & 0o007 == 0
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left
+
+
+def test_files_written_while_mosquitto_is_down_are_read_when_it_starts(tmp_path):
+    broker = MosquittoInstance(tmp_path / "mosquitto", free_port())
+    broker.write_config()  # creates the empty password and ACL files; not started
+    files = MosquittoFiles(
+        broker.password_file, broker.acl_file, broker.pid_file, ("127.0.0.1", broker.port)
+    )
+    loop = LoopThread()
+    try:
+        loop.run(files.apply([device_account("dev-early", "early-pw")]), timeout=3)
+        assert "dev-early:$7$" in broker.password_file.read_text()
+        broker.start()
+        try:
+            code = loop.run(
+                connack_code("127.0.0.1", broker.port, "dev-early", "dev-early", "early-pw")
+            )
+            assert code == 0
+        finally:
+            broker.stop()
+    finally:
+        loop.close()
