@@ -15,6 +15,7 @@ from fieldline_backend.common.component import Component
 from fieldline_backend.infra.broker import backend_credentials
 from fieldline_backend.infra.queue import local_queue_path, open_publisher
 from fieldline_backend.infra.queue.local import LocalQueue
+from fieldline_backend.ingestor.api import router
 from fieldline_backend.ingestor.embedded import PLUGIN
 from fieldline_backend.ingestor.forwarder import STATUS, Forwarder
 from fieldline_backend.ingestor.relay import LocalToQueueRelay
@@ -28,8 +29,9 @@ def ingestor_client_id(settings) -> str:
 
 class IngestorComponent(Component):
     def __init__(self, ctx):
-        super().__init__(name="ingestor")
+        super().__init__(name="ingestor", routers=[router])
         self.ctx = ctx
+        ctx.extras["ingestor"] = self
         self.publisher = None
         self.forwarder: Forwarder | None = None
         self.relay: LocalToQueueRelay | None = None
