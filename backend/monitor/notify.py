@@ -17,7 +17,7 @@ def _value_text(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def threshold_payload(rule: dict, device: WatchedDevice, level: str, state) -> dict:
+def threshold_payload(rule: dict, device: WatchedDevice, level: str, state, now_ms: int) -> dict:
     field, value = rule["field"], state.last_value
     threshold = threshold_of(rule, level)
     if level == "ok":
@@ -26,7 +26,8 @@ def threshold_payload(rule: dict, device: WatchedDevice, level: str, state) -> d
         message = (
             f"{device.name}: {field} {_value_text(value)} {rule['condition']} {threshold} ({level})"
         )
-    payload = _base(rule, device, level, state.last_ts, message, "threshold")
+    # No reading yet (a first look at a silent device): the evaluation time stands in.
+    payload = _base(rule, device, level, state.last_ts or now_ms, message, "threshold")
     if value is not None:
         payload[field] = value
     payload["_fieldline"] = {

@@ -230,7 +230,7 @@ class Monitor:
                 track.backlog = []
         level = track.state.reported(rule)
         if level != track.posted:
-            out.append((key, level, threshold_payload(rule, device, level, track.state)))
+            out.append((key, level, threshold_payload(rule, device, level, track.state, now)))
         return out
 
     # ---- schedule ----------------------------------------------------------------------
@@ -248,6 +248,10 @@ class Monitor:
                 )  # fmt: skip
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("monitor cycle failed; next one in %.1f s", self.interval_s)
+            except Exception as error:
+                # Mostly the alerts service or the store being away: one line, no trace.
+                log.warning(
+                    "monitor cycle failed (%s: %s); next one in %.1f s",
+                    type(error).__name__, error, self.interval_s,
+                )  # fmt: skip
             await asyncio.sleep(max(self.interval_s - (time.monotonic() - started), 0.05))
