@@ -1,0 +1,180 @@
+"""One contract, both time-series adapters: InfluxDB (shared server, a database of its
+own) and the embedded SQLite store answer the same questions the same way."""
+
+from __future__ import annotations
+
+import math
+import secrets
+
+import httpx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fieldline_backend.infra.timeseries import (
+    BOOT_FIELD,
+    DROPPED_FIELD,
+    RECEIVED_FIELD,
+    SEQ_FIELD,
+    Point,
+    QueryError,
+)
+from fieldline_backend.infra.timeseries.influx import InfluxStore
+from fieldline_backend.infra.timeseries.lineprotocol import representable_tag
+from fieldline_backend.infra.timeseries.sqlite import SQLiteStore
+from tests.pipeline.support import influx_select, influx_statement
+
+BASE = 1_764_000_000_000
+
+
+@pytest.fixture(params=["influx", "sqlite"])
+def store(request, tmp_path):
+    if request.param == "influx":
+        url = request.getfixturevalue("influx_url")
+        database = f"fltest_{secrets.token_hex(6)}"
+        adapter = InfluxStore(url, database)
+        adapter.ensure_schema()
+        yield adapter
+        adapter.close()
+        influx_statement(url, f'DROP DATABASE "{database}"')
+    else:
+        adapter = SQLiteStore(tmp_path / "series.db")
+        adapter.ensure_schema()
+        yield adapter
+        adapter.close()
+
+
+def point(device: str, ts: int, **fields) -> Point:
+    return Point(
+        device_id=device, ts_ms=ts, fields={**fields, RECEIVED_FIELD: ts}, tags={"owner": "o"}
+    )
+
+
+def test_raw_reads_in_order_within_bounds_and_a_rewrite_lands_once(store):
+    store.write([point("a", BASE + i, t=float(i), on=i % 2 == 0) for i in range(5)])
+    store.write([point("a", BASE + 2, t=2.0, on=True)])  # the same reading again
+    store.write([point("b", BASE + 1, t=99.0)])
+    got = store.query(["a", "b", "c"], ["t", "on"], BASE + 1, BASE + 4)
+    assert got == {
+        "a": {
+            "t": [(BASE + i, float(i)) for i in (1, 2, 3)],
+            "on": [(BASE + i, i % 2 == 0) for i in (1, 2, 3)],
+        },
+        "b": {"t": [(BASE + 1, 99.0)]},
+        "c": {},
+    }
+    assert store.last_seen(["a", "b", "c"]) == {"a": BASE + 4, "b": BASE + 1}
+
+
+def test_aggregates_per_window_stamped_with_the_window_start(store):
+    values = [3.0, 1.0, 2.0, 10.0, 20.0]
+    store.write([point("a", BASE + i * 400, t=v) for i, v in enumerate(values)])
+    windows = {
+        "mean": [2.0, 15.0],
+        "min": [1.0, 10.0],
+        "max": [3.0, 20.0],
+        "last": [2.0, 20.0],
+        "count": [3, 2],
+    }
+    for agg, expected in windows.items():
+        got = store.query(["a"], ["t"], BASE, BASE + 2000, every_ms=1000, agg=agg)["a"]["t"]
+        assert got == [(BASE, expected[0]), (BASE + 1000, expected[1])], agg
+        assert all(type(v) is type(expected[0]) for _, v in got), agg
+
+
+def test_mean_of_a_boolean_field_is_refused(store):
+    store.write([point("a", BASE, on=True), point("a", BASE + 1, on=False)])
+    with pytest.raises(QueryError):
+        store.query(["a"], ["on"], BASE, BASE + 10, every_ms=10, agg="mean")
+    assert store.query(["a"], ["on"], BASE, BASE + 10, every_ms=10, agg="count")["a"] == {
+        "on": [(BASE, 2)]
+    }
+
+
+def test_marks_and_statuses(store):
+    store.write(
+        [
+            point("a", BASE, t=1.0, **{SEQ_FIELD: 0, BOOT_FIELD: 2}),
+            point("a", BASE + 1, t=1.0, **{SEQ_FIELD: 3, BOOT_FIELD: 2, DROPPED_FIELD: 4}),
+            point("a", BASE + 2, t=1.0),
+        ]
+    )
+    marks = sorted(store.marks("a", BASE, BASE + 10), key=lambda m: m.ts_ms)
+    assert [(m.ts_ms, m.boot, m.seq, m.dropped) for m in marks] == [
+        (BASE, 2, 0, None),
+        (BASE + 1, 2, 3, 4),
+        (BASE + 2, None, None, None),
+    ]
+    store.write_status("a", True, BASE)
+    store.write_status("a", False, BASE + 5)
+    status = store.statuses(["a", "b"])
+    assert list(status) == ["a"] and (status["a"].online, status["a"].ts_ms) == (False, BASE + 5)
+
+
+def test_influx_schema_creates_the_database_and_retention_policy(influx_url):
+    database = f"fltest_{secrets.token_hex(6)}"
+    store = InfluxStore(influx_url, database, retention="2w")
+    try:
+        store.ensure_schema()
+        store.ensure_schema()  # idempotent
+        policies = influx_select(influx_url, database, f'SHOW RETENTION POLICIES ON "{database}"')
+        rows = {row[0]: row for row in policies[0]["values"]}
+        assert rows["fieldline"][1] == "336h0m0s" and rows["fieldline"][-1] is True
+        with pytest.raises(ValueError):
+            InfluxStore(influx_url, database, retention="two weeks")
+    finally:
+        store.close()
+        influx_statement(influx_url, f'DROP DATABASE "{database}"')
+
+
+def test_an_unreachable_influx_is_an_outage_not_a_crash():
+    from fieldline_backend.infra.timeseries import TimeSeriesUnavailable
+
+    store = InfluxStore("http://127.0.0.1:9", "x", timeout=1)
+    with pytest.raises(TimeSeriesUnavailable):
+        store.write([point("a", BASE, t=1.0)])
+
+
+TAG = st.text(alphabet=st.sampled_from(list(" ,=\"\\'=\tab\n\u00e9")), min_size=1, max_size=10)
+NUMBERS = st.floats(allow_nan=False, allow_infinity=False)
+
+
+@settings(deadline=None)
+@given(
+    tag=TAG,
+    rows=st.lists(st.tuples(st.integers(0, 5000), NUMBERS, st.booleans()), min_size=1, max_size=30),
+    every=st.integers(1, 3000),
+    agg=st.sampled_from(["min", "max", "last", "count", "mean"]),
+)
+def test_influx_and_sqlite_agree_on_random_points(
+    influx_url, tmp_path_factory, tag, rows, every, agg
+):
+    database = f"fltest_{secrets.token_hex(6)}"
+    influx = InfluxStore(influx_url, database)
+    sqlite = SQLiteStore(tmp_path_factory.mktemp("series") / "s.db")
+    try:
+        influx.ensure_schema()
+        sqlite.ensure_schema()
+        by_ts = {ts: (value, flag) for ts, value, flag in rows}  # one reading per ts
+        points = [
+            Point("d", BASE + ts, {"x": value, "f": flag}, {"room": representable_tag(tag) or "r"})
+            for ts, (value, flag) in by_ts.items()
+        ]
+        for adapter in (influx, sqlite):
+            adapter.write(points)
+        span = (BASE, BASE + 6000)
+        raw = [adapter.query(["d"], ["x", "f"], *span) for adapter in (influx, sqlite)]
+        assert raw[0] == raw[1]
+        aggregated = [
+            adapter.query(["d"], ["x"], *span, every, agg) for adapter in (influx, sqlite)
+        ]
+        left, right = aggregated[0]["d"]["x"], aggregated[1]["d"]["x"]
+        assert [ts for ts, _ in left] == [ts for ts, _ in right]
+        for (_, a), (_, b) in zip(left, right, strict=True):
+            assert a == b or (agg == "mean" and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-300))
+        tags = influx_select(influx_url, database, 'SHOW TAG VALUES WITH KEY = "room"')
+        assert [row[1] for row in tags[0]["values"]] == [representable_tag(tag) or "r"]
+    finally:
+        influx.close()
+        sqlite.close()
+        httpx.post(f"{influx_url}/query", data={"q": f'DROP DATABASE "{database}"'})
