@@ -115,8 +115,11 @@ class Device:
             on_message=self._on_message,
             on_ack=self._on_ack,
         )
-        # Room in one PUBLISH for the topic and the fixed header.
-        self.max_payload = self.tx_bytes - len(self.telemetry_topic) - 8
+        # A batch fits the preallocated transmit buffer with room for topic and header;
+        # and stays small, since each in-flight batch is kept until its PUBACK.
+        self.max_payload = min(
+            int(buf.get("batch_bytes") or 1024), self.tx_bytes - len(self.telemetry_topic) - 8
+        )
         self.wifi = port.Wifi(cfg["wifi"].get("ssid"), cfg["wifi"].get("password"))
         self._ssl_ctx = port.tls_context(mqtt.get("ca")) if mqtt.get("tls") else None
         self.state = "offline"
@@ -238,12 +241,15 @@ class Device:
             except Exception:  # noqa: BLE001
                 pass
             session.stop()
-            # Unacknowledged readings not in flight any more are handed out again.
-            last = None
-            for entry in session.inflight:
-                if entry[4] is not None:
-                    last = entry[4]
-            self.buffer.rewind_to(last)
+            self._rewind_unsent()
+
+    def _rewind_unsent(self):
+        """Readings taken from the buffer but not in flight are handed out again."""
+        last = None
+        for entry in self.session.inflight:
+            if entry[4] is not None:
+                last = entry[4]
+        self.buffer.rewind_to(last)
 
     async def _guard(self, coro):
         try:
@@ -261,6 +267,7 @@ class Device:
         online_at = port.ticks_ms()
         ntp_wait_ms = int(float(self.config.get("ntp_wait_s") or 0) * 1000)
         last_ntp = None
+        batch = self.batch
         while True:
             if not self.clock.check_sync():
                 now = port.ticks_ms()
@@ -278,9 +285,20 @@ class Device:
                 self._reported_drops = dropped
             if self.buffer.has_unsent():
                 await session.wait_window()
-                records, end = self.buffer.take(self.batch, self.max_payload)
-                if records:
-                    payload = reading.batch_payload(records, self.clock)
+                try:
+                    records, end = self.buffer.take(batch, self.max_payload)
+                    if len(records) > 1:
+                        port.collect_garbage()  # a batch is the one big allocation
+                    payload = reading.batch_payload(records, self.clock) if records else None
+                except MemoryError:
+                    # Smaller batches from now on, rather than a link that dies forever.
+                    self._rewind_unsent()
+                    records = None
+                    payload = None
+                    batch = max(1, batch // 2)
+                    port.collect_garbage()
+                    log("low memory: batches of", batch)
+                if payload is not None:
                     await session.publish(self.telemetry_topic, payload, False, end)
                 continue
             self.journal.save_ack()

@@ -78,4 +78,9 @@ def batch_payload(records, clock):
     """One object for one record, a JSON array for a batch."""
     if len(records) == 1:
         return to_json(records[0], clock).encode()
-    return ("[" + ",".join([to_json(r, clock) for r in records]) + "]").encode()
+    # One allocation of the full payload (join), not four: on a 100 KiB heap a
+    # fragmented kilobyte is the difference between draining and MemoryError.
+    parts = [to_json(r, clock).encode() for r in records]
+    parts[0] = b"[" + parts[0]
+    parts[-1] = parts[-1] + b"]"
+    return b",".join(parts)

@@ -200,15 +200,19 @@ class Collector:
     def seqs(self, boot: int | None = None, include_dup: bool = True) -> list[int]:
         return [r["seq"] for r in self.telemetry(include_dup) if boot is None or r["boot"] == boot]
 
-    def wait_for_seqs(self, wanted: set[int], timeout: float, boot: int | None = 1) -> None:
+    def wait_for_seqs(
+        self, wanted: set[int], timeout: float, boot: int | None = 1, device=None
+    ) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if wanted <= set(self.seqs(boot)):
                 return
             time.sleep(0.1)
         missing = sorted(wanted - set(self.seqs(boot)))
+        console = "\ndevice console:\n" + device.console()[-3000:] if device else ""
         raise AssertionError(
             f"{len(missing)} readings never arrived (boot {boot}), first missing: {missing[:20]}"
+            + console
         )
 
     def close(self) -> None:
