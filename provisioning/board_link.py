@@ -164,9 +164,7 @@ class SerialBoardLink:
                 time.sleep(0.05)
                 seen += self._drain()
                 serial_port.write(b"\r\x01")  # Ctrl-A: raw REPL
-                data = self.transport.read_until(
-                    1, RAW_REPL_BANNER, timeout=attempt_timeout, timeout_overall=attempt_timeout
-                )
+                data = self._read_until(RAW_REPL_BANNER, attempt_timeout)
                 seen += data
                 if data.endswith(RAW_REPL_BANNER):
                     # The prompt '>' follows the banner; exec waits for it.
@@ -187,13 +185,34 @@ class SerialBoardLink:
             return BoardNotAnswering(self.port)
         if b"MicroPython" in text or b">>>" in text:
             return BoardNotAnswering(self.port, "its REPL did not switch to raw mode")
-        return NotMicroPython(self.port, printable[-60:])
+        lines = [line.strip() for line in printable.splitlines() if line.strip()]
+        return NotMicroPython(self.port, lines[-1][-60:])
+
+    def _read_until(self, ending: bytes, seconds: float) -> bytes:
+        """Bytes up to and including `ending`, or all that came within `seconds`. Unlike
+        mpremote's read_until it also gives up on a board that never stops printing, and
+        reads byte by byte so that nothing after `ending` (the raw REPL's '>') is taken."""
+        serial_port = self.transport.serial
+        data = b""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if serial_port.in_waiting:
+                data += serial_port.read(1)
+                if data.endswith(ending):
+                    break
+            else:
+                time.sleep(0.005)
+        return data
 
     def _drain(self) -> bytes:
         serial_port = self.transport.serial
         got = b""
-        while serial_port.in_waiting:
-            got += serial_port.read(serial_port.in_waiting)
+        # Bounded: a board that never stops printing must not keep us here.
+        for _ in range(64):
+            waiting = serial_port.in_waiting
+            if not waiting:
+                break
+            got += serial_port.read(waiting)
         return got
 
     def _ensure_raw_repl(self) -> None:

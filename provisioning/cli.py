@@ -349,9 +349,9 @@ def cmd_verify(args: argparse.Namespace, rt: Runtime) -> int:
 
     from fieldline_provision.board_files import firmware_files
 
-    files = firmware_files()
     link = rt.open_link(args.port)
     try:
+        files = firmware_files()
         on_board = link.file_hashes([f.board_path for f in files] + ["config.json"])
         raw_config = link.read_file("config.json")
         if not args.no_reset:

@@ -1,0 +1,94 @@
+"""The board link against the board (or the rig): code, files, hashes, Ctrl-C, reset."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+
+import pytest
+
+from fieldline_provision.board_link import SerialBoardLink
+from fieldline_provision.errors import BoardCommandFailed
+
+# Test files live under this folder on the board, so a real board keeps its app.
+DIR = "fl_hil"
+
+# A main.py that counts its boots in a file and then loops forever printing, like an app.
+LOOPING_MAIN = """\
+try:
+    n = int(open('boots.txt').read())
+except OSError:
+    n = 0
+open('boots.txt', 'w').write(str(n + 1))
+print('app booted', n + 1)
+import time
+while True:
+    time.sleep(0.05)
+"""
+
+
+@pytest.fixture
+def link(board):
+    opened = SerialBoardLink.open(board.port)
+    yield opened
+    opened.close()
+
+
+def test_exec_and_eval_run_on_micropython(link):
+    assert link.eval("1 + 2") == 3
+    assert link.exec("print('hello', 6 * 7)").strip() == b"hello 42"
+    import_name = link.eval("__import__('sys').implementation.name")
+    assert import_name == "micropython"
+
+
+def test_an_exception_on_the_board_is_one_line_naming_it(link):
+    with pytest.raises(BoardCommandFailed, match="ValueError: bad reading 7"):
+        link.exec("raise ValueError('bad reading 7')")
+    assert link.eval("2 * 2") == 4  # and the link still works
+
+
+@pytest.mark.parametrize("size", [0, 1, 1023, 1024, 3000])
+def test_put_then_hash_and_read_back(link, size):
+    data = os.urandom(size)
+    path = f"{DIR}/sub/blob{size}.bin"
+    link.put_file(path, data)
+    assert link.file_hashes([path]) == {path: hashlib.sha256(data).hexdigest()}
+    assert link.read_file(path) == data
+
+
+def test_hash_of_a_missing_file_is_none_and_listing_is_recursive(link):
+    link.put_file(f"{DIR}/a.py", b"a = 1\n")
+    link.put_file(f"{DIR}/deep/er/b.py", b"b = 2\n")
+    assert link.file_hashes([f"{DIR}/nope.py"]) == {f"{DIR}/nope.py": None}
+    assert link.read_file(f"{DIR}/nope.py") is None
+    listed = link.list_files(DIR)
+    assert f"{DIR}/a.py" in listed and f"{DIR}/deep/er/b.py" in listed
+    assert not any(name.endswith(".tmp") for name in listed)
+
+
+def test_a_running_app_is_interrupted_and_reset_runs_main_again(board):
+    link = SerialBoardLink.open(board.port)
+    try:
+        link.put_file("main.py", LOOPING_MAIN.encode())
+        link.put_file("boots.txt", b"0")
+        link.reset()
+        console = b""
+        deadline = time.monotonic() + 30
+        while b"app booted 1" not in console and time.monotonic() < deadline:
+            console += link.read_console(0.2)
+        assert b"app booted 1" in console, console
+        # The app now loops forever; getting the raw REPL means Ctrl-C reached it as
+        # KeyboardInterrupt.
+        link.enter_raw_repl()
+        assert link.read_file("boots.txt") == b"1"
+        link.reset()
+        console = b""
+        deadline = time.monotonic() + 30
+        while b"app booted 2" not in console and time.monotonic() < deadline:
+            console += link.read_console(0.2)
+        assert b"app booted 2" in console, console
+    finally:
+        link.close()
+    if board.is_rig:
+        assert "KeyboardInterrupt" in board.rig.console()
