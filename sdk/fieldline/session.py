@@ -17,7 +17,7 @@ class MqttRefused(Exception):
     def __init__(self, code):
         self.code = code
         reason = wire.CONNACK_REASONS.get(code, "return code %d" % code)
-        Exception.__init__(self, "broker refused the connection: " + reason)
+        super().__init__("broker refused the connection: " + reason)
 
 
 class Session:

@@ -155,7 +155,7 @@ class Collector:
     """A paho subscriber on devices/<id>/# with a persistent session (clean_session off),
     so messages queued while it reconnects after a broker restart are not lost."""
 
-    def __init__(self, port: int, device_id: str):
+    def __init__(self, port: int, device_id: str, password: str | None = None):
         self.device_id = device_id
         self.messages: list[tuple[str, bytes, bool, bool]] = []  # topic, payload, dup, retain
         self._lock = threading.Lock()
@@ -168,6 +168,8 @@ class Collector:
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self._subscribed = threading.Event()
+        if password is not None:
+            self.client.username_pw_set(f"collector-{device_id}", password)
         self.client.connect("127.0.0.1", port, keepalive=10)
         self.client.loop_start()
         if not self._subscribed.wait(10):

@@ -49,7 +49,9 @@ def test_broker_down_30s_every_reading_arrives_in_order_once_on_a_100k_heap(
         outage_s = OUTAGE_S
         time.sleep(outage_s)
         during = max(device.published_seqs())
-        assert during - before >= 5 * outage_s, f"the device stopped sampling in the outage: {during}"
+        assert during - before >= 5 * outage_s, (
+            f"the device stopped sampling in the outage: {during}"
+        )
         broker.start()
         last = _wait_published(device, during + 10, 30)
         collector.wait_for_seqs(set(range(1, last + 1)), timeout=90, device=device)
