@@ -106,6 +106,10 @@ def _facts(alert: dict, rule: dict) -> list[tuple[str, str]]:
         facts.append(
             ("Last values", ", ".join(f"{_number(v)} at {when(ts)}" for ts, v in recent[-5:]))
         )
+    values = details.get("fields") or (details.get("kapacitor_rows") or [{}])[-1]
+    shown = {k: v for k, v in values.items() if k != "time"}
+    if shown:
+        facts.append(("Values", ", ".join(f"{k}={_number(v)}" for k, v in shown.items())))
     digest = details.get("late")
     if digest:
         facts.append(

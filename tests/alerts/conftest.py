@@ -49,7 +49,7 @@ def _mail_of(message, to: str) -> Mail:
     html = message.get_body(("html",))
     return Mail(
         to=to,
-        subject=str(message["Subject"]),
+        subject=str(message["Subject"]).strip(),  # unfolded: a folded header keeps a space
         text=text.get_content() if text else "",
         html=html.get_content() if html else "",
         message_id=str(message["Message-ID"]),

@@ -28,15 +28,23 @@ KAPACITOR_CRITICAL = {
                 "name": "cpu",
                 "tags": {"cpu": "cpu0", "host": "Regans-MacBook-Pro-2.local"},
                 "columns": [
-                    "time", "usage_guest", "usage_guest_nice", "usage_idle", "usage_iowait",
-                    "usage_irq", "usage_nice", "usage_softirq", "usage_steal", "usage_system",
+                    "time",
+                    "usage_guest",
+                    "usage_guest_nice",
+                    "usage_idle",
+                    "usage_iowait",
+                    "usage_irq",
+                    "usage_nice",
+                    "usage_softirq",
+                    "usage_steal",
+                    "usage_system",
                     "usage_user",
                 ],
                 "values": [["2016-03-14T23:08:40Z", 0, 0, 69.9, 0, 0, 0, 0, 0, 2.2, 27.9]],
             }
         ]
     },
-}  # fmt: skip
+}
 
 KAPACITOR_OK = {
     "id": "cpu:nil",
@@ -50,15 +58,23 @@ KAPACITOR_OK = {
                 "name": "cpu",
                 "tags": {"cpu": "cpu1", "host": "Regans-MacBook-Pro-2.local"},
                 "columns": [
-                    "time", "usage_guest", "usage_guest_nice", "usage_idle", "usage_iowait",
-                    "usage_irq", "usage_nice", "usage_softirq", "usage_steal", "usage_system",
+                    "time",
+                    "usage_guest",
+                    "usage_guest_nice",
+                    "usage_idle",
+                    "usage_iowait",
+                    "usage_irq",
+                    "usage_nice",
+                    "usage_softirq",
+                    "usage_steal",
+                    "usage_system",
                     "usage_user",
                 ],
                 "values": [["2016-03-14T23:08:40Z", 0, 0, 100, 0, 0, 0, 0, 0, 0, 0]],
             }
         ]
     },
-}  # fmt: skip
+}
 
 INFLUXDB2_CRIT = {
     "_check_id": "0000000000000003",
@@ -81,5 +97,10 @@ INFLUXDB2_CRIT = {
     "usage_idle": 69.9,
 }
 
-INFLUXDB2_OK = {**INFLUXDB2_CRIT, "_level": "ok", "_message": "Check: CPU idle check is: ok",
-                "_time": "2016-03-14T23:18:41Z", "usage_idle": 98.0}  # fmt: skip
+INFLUXDB2_OK = {
+    **INFLUXDB2_CRIT,
+    "_level": "ok",
+    "_message": "Check: CPU idle check is: ok",
+    "_time": "2016-03-14T23:18:41Z",
+    "usage_idle": 98.0,
+}

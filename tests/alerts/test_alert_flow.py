@@ -87,10 +87,26 @@ def test_recovery_when_asked_and_no_flapping_within_the_hysteresis(alert_stack):
     """Case 3."""
     client = alert_stack.user()
     device = alert_stack.device(client, "Boiler")
-    loud = hot_rule(alert_stack, client, device, name="loud", recipients=["loud@example.com"],
-                    clear=28, notify_on_recovery=True, **{"for": "0s"})  # fmt: skip
-    hot_rule(alert_stack, client, device, name="quiet", recipients=["quiet@example.com"],
-             clear=28, notify_on_recovery=False, **{"for": "0s"})  # fmt: skip
+    loud = hot_rule(
+        alert_stack,
+        client,
+        device,
+        name="loud",
+        recipients=["loud@example.com"],
+        clear=28,
+        notify_on_recovery=True,
+        **{"for": "0s"},
+    )
+    hot_rule(
+        alert_stack,
+        client,
+        device,
+        name="quiet",
+        recipients=["quiet@example.com"],
+        clear=28,
+        notify_on_recovery=False,
+        **{"for": "0s"},
+    )
     feeder = alert_stack.feed(device["id"], 31.0)
     alert_stack.wait_mails(1, to="loud@example.com")
     alert_stack.wait_mails(1, to="quiet@example.com")
@@ -116,8 +132,14 @@ def test_deadman_offline_alert_and_recovery(alert_stack):
     device = alert_stack.device(client, "Beehive")
     stack = alert_stack
     feeder = stack.feed(device["id"], 20.0)
-    stack.rule(client, name="beehive offline", kind="deadman", device_id=device["id"],
-               recipients=["ops@example.com"], **{"for": "2s"})  # fmt: skip
+    stack.rule(
+        client,
+        name="beehive offline",
+        kind="deadman",
+        device_id=device["id"],
+        recipients=["ops@example.com"],
+        **{"for": "2s"},
+    )
     time.sleep(2.0)
     assert stack.mails() == []
     feeder.paused = True

@@ -49,8 +49,14 @@ def test_for_counts_event_time_between_readings():
 def test_hysteresis_holds_the_level_until_clear():
     r = rule(clear=28)
     assert levels(r, [31, 29.5, 30.5, 29, 28.5, 27.9, 29.9]) == [
-        "crit", "crit", "crit", "crit", "crit", "ok", "ok",
-    ]  # fmt: skip
+        "crit",
+        "crit",
+        "crit",
+        "crit",
+        "crit",
+        "ok",
+        "ok",
+    ]
 
 
 def test_warn_and_crit_share_the_hysteresis_margin():
@@ -79,8 +85,12 @@ def test_ranges_with_hysteresis():
 
 def test_below():
     assert levels(rule(condition="below", warn=5, crit=0), [10, 4, -1, 3, 6]) == [
-        "ok", "warn", "crit", "warn", "ok",
-    ]  # fmt: skip
+        "ok",
+        "warn",
+        "crit",
+        "warn",
+        "ok",
+    ]
 
 
 def test_booleans_compare_as_numbers():

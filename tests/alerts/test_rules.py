@@ -49,8 +49,13 @@ def test_bad_durations_say_how_to_write_them(text):
 
 def test_format_duration_is_the_shortest_exact_unit():
     assert [format_duration(s) for s in (0, 90, 300, 3600, 86400, 0.5)] == [
-        "0s", "90s", "5m", "1h", "1d", "500ms",
-    ]  # fmt: skip
+        "0s",
+        "90s",
+        "5m",
+        "1h",
+        "1d",
+        "500ms",
+    ]
 
 
 @pytest.mark.parametrize(
