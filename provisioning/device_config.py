@@ -44,10 +44,13 @@ class SensorSpec:
     name: str | None = None
 
     def as_config(self) -> dict:
+        # As in the brief: {"kind": "simulated", "name": "temperature"}, {"kind": "dht22",
+        # "pin": 4}; a hardware sensor gets a name only when one was given.
         entry: dict = {"kind": self.kind}
         if self.pin is not None:
             entry["pin"] = self.pin
-        entry["name"] = self.name or SENSOR_KINDS[self.kind][1][0]
+        if self.name or self.pin is None:
+            entry["name"] = self.name or SENSOR_KINDS[self.kind][1][0]
         return entry
 
     def value_names(self) -> list[str]:
@@ -88,18 +91,10 @@ def parse_sensor_spec(text: str) -> SensorSpec:
     return SensorSpec(kind, pin, name)
 
 
-def check_unique_values(sensors: list[SensorSpec]) -> None:
-    seen: dict[str, SensorSpec] = {}
-    for sensor in sensors:
-        for value in sensor.value_names():
-            if value in seen:
-                raise UsageError(
-                    f"two sensors report {value!r}: give one a name, e.g. {sensor.kind}"
-                    f"{':' + str(sensor.pin) if sensor.pin is not None else ''}:{value}2"
-                )
-            seen[value] = sensor
-    if len(seen) > 64:
-        raise UsageError("at most 64 values per device: use fewer sensors")
+def check_sensor_count(sensors: list[SensorSpec]) -> None:
+    values = sum(len(s.value_names()) for s in sensors)
+    if values > 64:
+        raise UsageError(f"{values} values per reading; at most 64: use fewer sensors")
 
 
 def check_wifi(ssid: str, password: str) -> None:
@@ -130,7 +125,7 @@ def build_config(
     check_interval(interval_s)
     if not sensors:
         raise UsageError("give at least one --sensor (e.g. --sensor simulated)")
-    check_unique_values(sensors)
+    check_sensor_count(sensors)
     missing = [k for k in ("host", "port", "client_id", "username", "password") if not mqtt.get(k)]
     if missing:
         raise UsageError(f"the API's MQTT credentials lack {', '.join(missing)}: update the server")
