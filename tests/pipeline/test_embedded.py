@@ -1,0 +1,120 @@
+"""The embedded path's own guarantees (amqtt + local queue + SQLite series):
+
+- a telemetry message is in the durable local queue before its PUBACK goes out (the
+  capture plugin runs before amqtt's QoS 1 flow; ingestor/embedded.py);
+- the whole single process SIGKILLed while readings flow, then started again: every
+  reading the broker acknowledged is stored exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from fieldline_backend.infra.queue.local import LocalQueue
+from fieldline_backend.infra.timeseries.sqlite import SQLiteStore
+from tests.pipeline.support import Device, Flow, reading
+from tests.support.servers import free_port, wait_for
+
+
+@pytest.mark.parametrize("pipeline_kind", ["embedded"])
+def test_each_message_is_in_the_local_queue_before_its_puback(start_pipeline):
+    with start_pipeline(("mqtt_auth", "ingestor")) as pipeline:  # no storage: nothing drains
+        device = pipeline.account("owner-e", "puback")
+        queue = LocalQueue(pipeline.settings.data_dir / "queue.db")
+        for seq in range(200):
+            device.publish_all([reading(seq, ts=1_764_000_000_000 + seq)])
+            # The PUBACK is here; the message must already be durable.
+            assert queue.depth() == seq + 1, f"PUBACK of reading {seq} came before its capture"
+        queue.close()
+        device.close()
+
+
+ALL_IN_ONE = (
+    "import sys\n"
+    "from fieldline_backend.common.settings import load_settings\n"
+    "from fieldline_backend.runner import run_services\n"
+    "run_services(load_settings(), sys.argv[1].split(','), banner=False)\n"
+)
+
+
+class OneProcess:
+    def __init__(self, tmp_path):
+        self.port = free_port()
+        self.env = {
+            **os.environ,
+            "FIELDLINE_DATA_DIR": str(tmp_path / "data"),
+            "FIELDLINE_HTTP_PORT": str(self.port),
+            "FIELDLINE_MQTT_PORT": str(free_port()),
+            "FIELDLINE_INTERNAL_TOKEN": secrets.token_urlsafe(24),
+            "FIELDLINE_STORAGE_BATCH_SECONDS": "0.1",
+        }
+        self.log = tmp_path / "process.log"
+        self.process = None
+
+    def start(self) -> None:
+        log = open(self.log, "ab")  # noqa: SIM115 - lives with the process
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", ALL_IN_ONE, "mqtt_auth,ingestor,storage"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+        def up():
+            try:
+                return httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).is_success
+            except httpx.HTTPError:
+                return self.process.poll() is not None
+
+        wait_for(up, 60, "the all-in-one process")
+        assert self.process.poll() is None, self.log.read_text()[-3000:]
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(20)
+
+
+@pytest.mark.slow
+def test_whole_embedded_process_sigkilled_while_readings_flow(tmp_path):
+    node = OneProcess(tmp_path)
+    node.start()
+    try:
+        device_id = f"dev-{secrets.token_hex(6)}"
+        answer = httpx.post(
+            f"http://127.0.0.1:{node.port}/internal/mqtt-accounts",
+            headers={"X-Fieldline-Internal": node.env["FIELDLINE_INTERNAL_TOKEN"]},
+            json={"device_id": device_id, "owner_id": "o", "name": "crash", "metadata": {}},
+        )
+        assert answer.status_code == 201, answer.text
+        device = Device("127.0.0.1", int(node.env["FIELDLINE_MQTT_PORT"]), answer.json(), device_id)
+        flow = Flow([device], per_second=150).start()
+        store = SQLiteStore(tmp_path / "data" / "timeseries.db")
+        wait_for(lambda: len(store.marks(device_id, 0, 2**53)) > 100, 30, "readings stored")
+        node.kill()
+        flow.run_for(1)
+        node.start()
+        flow.run_for(2)
+        sent = flow.stop(timeout=60)
+        wait_for(
+            lambda: len(store.marks(device_id, 0, 2**53)) == sent[device_id],
+            60,
+            f"{sent[device_id]} readings stored",
+        )
+        flow.run_for(1)
+        assert len(store.marks(device_id, 0, 2**53)) == sent[device_id]
+        store.close()
+        device.close()
+    finally:
+        node.stop()
