@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from fieldline_backend.alerts.payloads import (
     PayloadInvalid,
@@ -30,14 +30,14 @@ def service_of(request: Request) -> AlertService:
 
 def rule_invalid(error: RuleInvalid) -> HTTPException:
     return HTTPException(
-        status.HTTP_422_UNPROCESSABLE_ENTITY,
+        422,
         detail=[{"loc": ["body", error.field], "msg": error.message, "type": "value_error"}],
     )
 
 
 def not_found(rule_id: str) -> HTTPException:
     return HTTPException(
-        status.HTTP_404_NOT_FOUND,
+        404,
         f"no alert rule {rule_id[:80]!r} among yours; list them with GET /api/v1/alert-rules",
     )
 
@@ -45,13 +45,11 @@ def not_found(rule_id: str) -> HTTPException:
 async def json_body(request: Request) -> Any:
     raw = await request.body()
     if len(raw) > 8 * 1024 * 1024:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "body over 8 MiB")
+        raise HTTPException(413, "body over 8 MiB")
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY, f"the body is not JSON: {error}"
-        ) from None
+        raise HTTPException(422, f"the body is not JSON: {error}") from None
 
 
 def time_param(value: str | None, name: str) -> int | None:

@@ -12,19 +12,12 @@ from starlette.responses import JSONResponse, Response
 from fieldline_backend.common.settings import Settings
 
 
-def _client(request: Request, service: str) -> httpx.AsyncClient:
-    ctx = request.app.state.ctx
-    key = f"gateway.{service}.client"
-    client = ctx.extras.get(key)
-    if client is None:
-        client = ctx.service_client(service, timeout=60)
-        ctx.extras[key] = client
-    return client
-
-
 async def call(request: Request, service: str, method: str, path: str, **kwargs) -> httpx.Response:
+    # A client per call: these routes are low-rate, and nothing is left open when the
+    # gateway runs without the alerts service in its process.
     try:
-        return await _client(request, service).request(method, path, **kwargs)
+        async with request.app.state.ctx.service_client(service, timeout=60) as client:
+            return await client.request(method, path, **kwargs)
     except httpx.HTTPError as error:
         raise HTTPException(
             503,
