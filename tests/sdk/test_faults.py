@@ -83,12 +83,13 @@ def test_stall_drop_delay_dead_link_detected_backoff_checked_nothing_lost(
         assert all(0 <= d <= c for d, c in zip(delays, ceilings, strict=True)), (delays, ceilings)
         assert ceilings == sorted(ceilings) and ceilings[-1] == cap_ms, "growing up to the cap"
         assert len(set(delays)) == len(delays), f"no jitter: {delays}"
-        # ...and the device really waited: accepts are spaced by timeout + that attempt's delay
+        # ...and the device really waited: attempt k+1 was refused by silence (the connect
+        # timeout), then the device slept delays[k+1] before attempt k+2.
         accepts = proxy.accepts[accepts_before:]
         assert len(accepts) >= failures
-        for k in range(1, failures - 1):
+        for k in range(failures - 1):
             gap = accepts[k + 1] - accepts[k]
-            wanted = connect_timeout_s + delays[k] / 1000
+            wanted = connect_timeout_s + delays[k + 1] / 1000
             assert wanted - 0.1 <= gap <= wanted + 2.5, f"attempt {k + 2}: {gap:.2f} s, {wanted} s"
 
         # 3. Connections dropped outright, twice.
