@@ -86,18 +86,29 @@ def build_board(directory: Path, config: dict) -> Path:
 class BoardProcess:
     """`cd <board> && MICROPYPATH=lib:. micropython main.py`, console kept for asserts."""
 
-    def __init__(self, board: Path, heapsize: str | None = None, script: str = "main.py"):
+    def __init__(
+        self,
+        board: Path,
+        heapsize: str | None = None,
+        script: str = "main.py",
+        interpreter: str = "micropython",
+    ):
         self.board = board
-        command = [str(micropython_path())]
-        if heapsize:
-            command += ["-X", f"heapsize={heapsize}"]
+        if interpreter == "cpython":  # the same app and SDK on the host (the simulator)
+            command = [sys.executable, "-u"]
+            env = dict(os.environ, PYTHONPATH="lib")
+        else:
+            command = [str(micropython_path())]
+            if heapsize:
+                command += ["-X", f"heapsize={heapsize}"]
+            env = dict(os.environ, MICROPYPATH="lib:.")
         command.append(script)
         self._output: list[str] = []
         self._lock = threading.Lock()
         self.process = subprocess.Popen(
             command,
             cwd=board,
-            env=dict(os.environ, MICROPYPATH="lib:."),
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

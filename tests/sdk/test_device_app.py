@@ -7,6 +7,7 @@ import subprocess
 import time
 
 import paho.mqtt.publish as mqtt_publish
+import pytest
 
 from tests.sdk.board import (
     DEVICE,
@@ -39,7 +40,8 @@ def test_every_module_imports_under_micropython(tmp_path):
     assert result.stdout.strip() == f"imported {len(modules) + 1}", result.stdout + result.stderr
 
 
-def test_device_app_readings_reach_a_subscriber(anonymous_mosquitto, tmp_path):
+@pytest.mark.parametrize("interpreter", ["micropython", "cpython"])
+def test_device_app_readings_reach_a_subscriber(anonymous_mosquitto, tmp_path, interpreter):
     port = anonymous_mosquitto.port
     device_id = new_device_id("app")
     collector = Collector(port, device_id)
@@ -54,9 +56,9 @@ def test_device_app_readings_reach_a_subscriber(anonymous_mosquitto, tmp_path):
     )
     board = build_board(tmp_path / "board", config)
     started_ms = int(time.time() * 1000)
-    device = BoardProcess(board)
+    device = BoardProcess(board, interpreter=interpreter)
     try:
-        collector.wait_for_seqs(set(range(1, 11)), timeout=30)
+        collector.wait_for_seqs(set(range(1, 11)), timeout=30, device=device)
         readings = [r for r in collector.telemetry() if r["seq"] <= 10]
         assert_in_order_once([r["seq"] for r in readings], "first ten readings")
         now_ms = int(time.time() * 1000)

@@ -67,16 +67,20 @@ def test_broker_down_30s_every_reading_arrives_in_order_once_on_a_100k_heap(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("heapsize", [None, "100K"], ids=["default-heap", "heap-100K"])
+@pytest.mark.parametrize(
+    ("interpreter", "heapsize"),
+    [("micropython", None), ("micropython", "100K"), ("cpython", None)],
+    ids=["micropython", "micropython-heap-100K", "cpython"],
+)
 def test_killed_during_outage_journal_replays_after_restart(
-    anonymous_mosquitto, tmp_path, heapsize
+    anonymous_mosquitto, tmp_path, interpreter, heapsize
 ):
     """Cases 4 and 8: SIGKILL mid-outage, a torn record at the journal's end, restart."""
     broker = anonymous_mosquitto
     device_id = new_device_id("kill")
     collector = Collector(broker.port, device_id)
     board = build_board(tmp_path / "board", device_config(device_id, broker.port))
-    device = BoardProcess(board, heapsize=heapsize)
+    device = BoardProcess(board, heapsize=heapsize, interpreter=interpreter)
     restarted = None
     try:
         collector.wait_for_seqs(set(range(1, 6)), timeout=30)
@@ -93,7 +97,7 @@ def test_killed_during_outage_journal_replays_after_restart(
         with open(segments[-1], "ab") as f:
             f.write(b"\x50\x00\xde\xad\xbe")
         broker.start()
-        restarted = BoardProcess(board, heapsize=heapsize)
+        restarted = BoardProcess(board, heapsize=heapsize, interpreter=interpreter)
         restarted.wait_for_line("fieldline: boot 2", timeout=20)
         collector.wait_for_seqs(set(published), timeout=60, boot=1, device=restarted)
         collector.wait_for_seqs({1, 2, 3}, timeout=30, boot=2)
