@@ -21,7 +21,7 @@ _CREDENTIALS = re.compile(
 )
 _BROKER = re.compile(
     r"ECONNREFUSED|EHOSTUNREACH|ETIMEDOUT|ECONNRESET|getaddrinfo|\[Errno (111|113|110|104|-2)\]|"
-    r"broker|mqtt",
+    r"OSError\((111|113|110|104|-2|-202)\b|connect failed|broker|mqtt",
     re.I,
 )
 _CRASH = re.compile(r"Traceback \(most recent call last\)|^\w*Error: ", re.M)

@@ -256,7 +256,18 @@ def cmd_device_list(args: argparse.Namespace, rt: Runtime) -> int:
     return 0
 
 
+def last_seen(status: dict) -> str:
+    seen = status.get("last_seen")
+    if isinstance(seen, int | float) and seen > 0:
+        from datetime import UTC, datetime
+
+        return datetime.fromtimestamp(seen / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return str(seen) if seen else "never"
+
+
 def cmd_device_show(args: argparse.Namespace, rt: Runtime) -> int:
+    from fieldline_provision.flash import is_online
+
     with rt.api() as api:
         device = api.get_device(args.device_id)
         status = api.device_status(args.device_id)
@@ -265,9 +276,7 @@ def cmd_device_show(args: argparse.Namespace, rt: Runtime) -> int:
             print(f"{key + ':':<12} {device[key]}")
     metadata = device.get("metadata") or {}
     print(f"{'metadata:':<12} {', '.join(f'{k}={v}' for k, v in metadata.items()) or '-'}")
-    print(
-        f"{'online:':<12} {status.get('online')}  (last seen {status.get('last_seen') or 'never'})"
-    )
+    print(f"{'online:':<12} {is_online(status)}  (last seen {last_seen(status)})")
     return 0
 
 

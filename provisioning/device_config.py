@@ -16,14 +16,14 @@ from fieldline_provision.errors import UsageError
 
 VALUE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 
-# kind -> (needs a pin, the value names it reports by default)
-SENSOR_KINDS: dict[str, tuple[bool, tuple[str, ...]]] = {
-    "simulated": (False, ("temperature",)),
-    "dht22": (True, ("temperature", "humidity")),
-    "dht11": (True, ("temperature", "humidity")),
-    "ds18b20": (True, ("temperature",)),
-    "analog": (True, ("analog",)),
-    "digital": (True, ("digital",)),
+# What device/sensors.py drives: kind -> (pin names in the spec, what the NAME part sets,
+# the value names it reports by default).
+SENSOR_KINDS: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]] = {
+    "simulated": ((), "name", ("temperature",)),
+    "esp32_temperature": ((), "name", ("chip_temperature",)),
+    "adc": (("pin",), "name", ("analog",)),
+    "dht22": (("pin",), "prefix", ("temperature", "humidity")),
+    "bme280": (("sda", "scl"), "prefix", ("temperature", "humidity", "pressure")),
 }
 # GPIO numbers an ESP32-family chip can have (ESP32-S3 goes up to 48).
 MAX_PIN = 48
@@ -31,64 +31,66 @@ DEFAULT_INTERVAL_S = 10
 DEFAULT_KEEPALIVE_S = 30
 DEFAULT_BUFFER = {"ram": 50, "flash_bytes": 262144}
 SENSOR_SPEC_HELP = (
-    "KIND[:PIN][:NAME], KIND one of "
-    + ", ".join(sorted(SENSOR_KINDS))
-    + " (simulated takes no pin; e.g. simulated, simulated:outside, dht22:4, analog:34:soil)"
+    "simulated[:NAME], esp32_temperature[:NAME], adc:PIN[:NAME], dht22:PIN[:PREFIX], "
+    "bme280:SDA:SCL[:PREFIX] (e.g. simulated, dht22:4, adc:34:soil, bme280:21:22)"
 )
 
 
 @dataclass(frozen=True)
 class SensorSpec:
     kind: str
-    pin: int | None = None
-    name: str | None = None
+    pins: tuple[int, ...] = ()
+    label: str | None = None  # the NAME (or PREFIX) part
 
     def as_config(self) -> dict:
-        # As in the brief: {"kind": "simulated", "name": "temperature"}, {"kind": "dht22",
-        # "pin": 4}; a hardware sensor gets a name only when one was given.
+        pin_names, label_key, defaults = SENSOR_KINDS[self.kind]
         entry: dict = {"kind": self.kind}
-        if self.pin is not None:
-            entry["pin"] = self.pin
-        if self.name or self.pin is None:
-            entry["name"] = self.name or SENSOR_KINDS[self.kind][1][0]
+        entry.update(zip(pin_names, self.pins, strict=True))
+        if label_key == "name":
+            entry["name"] = self.label or defaults[0]
+        elif self.label:
+            entry["prefix"] = self.label + "_"
         return entry
 
     def value_names(self) -> list[str]:
-        defaults = SENSOR_KINDS[self.kind][1]
-        if self.name and len(defaults) == 1:
-            return [self.name]
-        if self.name:
-            return [f"{self.name}_{value}" for value in defaults]
-        return list(defaults)
+        _, label_key, defaults = SENSOR_KINDS[self.kind]
+        if label_key == "name":
+            return [self.label or defaults[0]]
+        prefix = self.label + "_" if self.label else ""
+        return [prefix + value for value in defaults]
 
 
 def parse_sensor_spec(text: str) -> SensorSpec:
-    """'dht22:4' -> SensorSpec('dht22', 4); raises UsageError naming the fix."""
+    """'dht22:4' -> SensorSpec('dht22', (4,)); raises UsageError naming the fix."""
     parts = text.strip().split(":")
     kind = parts[0].lower()
     if kind not in SENSOR_KINDS:
         raise UsageError(
             f"unknown sensor kind {parts[0]!r} in --sensor {text!r}: use {SENSOR_SPEC_HELP}"
         )
-    needs_pin, _ = SENSOR_KINDS[kind]
+    pin_names, label_key, _ = SENSOR_KINDS[kind]
     rest = parts[1:]
-    pin = None
-    if needs_pin:
+    pins = []
+    for pin_name in pin_names:
         if not rest or not rest[0].isdigit():
-            raise UsageError(f"--sensor {text!r}: {kind} needs a GPIO pin number, e.g. {kind}:4")
-        pin = int(rest[0])
+            example = kind + "".join(":" + str(4 + i) for i in range(len(pin_names)))
+            raise UsageError(
+                f"--sensor {text!r}: {kind} needs a GPIO number for {pin_name}, e.g. {example}"
+            )
+        pin = int(rest.pop(0))
         if pin > MAX_PIN:
             raise UsageError(f"--sensor {text!r}: GPIO {pin} does not exist (0-{MAX_PIN})")
-        rest = rest[1:]
-    name = None
+        pins.append(pin)
+    label = None
     if rest:
-        if len(rest) > 1 or not VALUE_NAME.match(rest[0]):
+        # A prefix becomes part of value names, so both follow the value-name rule.
+        if len(rest) > 1 or not VALUE_NAME.match(rest[0]) or len(rest[0]) > 50:
             raise UsageError(
-                f"--sensor {text!r}: the name must be letters, digits and _ "
-                "(not starting with a digit, at most 64), e.g. simulated:outside"
+                f"--sensor {text!r}: the {label_key} must be letters, digits and _ "
+                "(not starting with a digit, at most 50), e.g. simulated:outside"
             )
-        name = rest[0]
-    return SensorSpec(kind, pin, name)
+        label = rest[0]
+    return SensorSpec(kind, tuple(pins), label)
 
 
 def check_sensor_count(sensors: list[SensorSpec]) -> None:

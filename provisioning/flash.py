@@ -223,20 +223,24 @@ def _wait_online(
     console = ""
     online = False
     fields = sorted({v for s in options.sensors for v in s.value_names()})
+    next_poll = 0.0
     while time.monotonic() < deadline:
-        text = link.read_console(0.5).decode("utf-8", "replace")
+        text = link.read_console(0.3).decode("utf-8", "replace")
         if text:
             console += text
             for line in redact(text).splitlines():
                 if line.strip():
                     say(f"  board| {line.rstrip()}")
-        if not online and api.device_status(device_id).get("online"):
+        if time.monotonic() < next_poll:
+            continue
+        next_poll = time.monotonic() + 1.0
+        if not online and is_online(api.device_status(device_id)):
             online = True
             say(f"device {device_id} is online; waiting for its first reading")
-        if online:
-            reading = first_reading(api.telemetry(device_id, fields))
-            if reading:
-                return reading
+        # A reading proves the device is on even if its status message is still in flight.
+        reading = first_reading(api.telemetry(device_id, fields))
+        if reading:
+            return reading
     waited = options.online_timeout_s
     if online:
         raise DeviceNotOnline(
@@ -244,6 +248,11 @@ def _wait_online(
             "check its sensors with `provision monitor`"
         )
     raise diagnose(redact(console), options.wifi_ssid, waited)
+
+
+def is_online(status: dict) -> bool:
+    # The contract's {"online": true} and the storage service's {"status": "online"}.
+    return status.get("online") is True or status.get("status") == "online"
 
 
 def first_reading(telemetry: dict) -> dict:

@@ -1,0 +1,70 @@
+"""A Fieldline backend for the end-to-end rig tests: real PostgreSQL and a private Mosquitto
+with the project's configuration (kept by mqtt_auth), the queue and the time-series store
+embedded, all services in one process in a thread; plus a user to log in as."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fieldline_backend.common.settings import Settings
+from tests.support.servers import MosquittoInstance, free_port
+from tests.support.stack import RunningStack, running_stack
+
+SERVICES = ("gateway", "devices", "mqtt_auth", "ingestor", "storage")
+
+
+@dataclass
+class Backend:
+    stack: RunningStack
+    mosquitto: MosquittoInstance
+    username: str
+    password: str
+
+    @property
+    def api_url(self) -> str:
+        return self.stack.base_url
+
+    def device_ids(self) -> list[str]:
+        """Every device of the test user, straight from the API."""
+        with self.stack.client() as http:
+            token = http.post(
+                "/api/v1/auth/token", data={"username": self.username, "password": self.password}
+            ).json()["access_token"]
+            answer = http.get("/api/v1/devices", headers={"Authorization": f"Bearer {token}"})
+        answer.raise_for_status()
+        body = answer.json()
+        items = body if isinstance(body, list) else body.get("items", [])
+        return [device["id"] for device in items]
+
+
+@contextmanager
+def running_backend(workdir: Path, pg_url: str) -> Iterator[Backend]:
+    from fieldline_backend.gateway.users import create_user_in
+
+    mosquitto = MosquittoInstance(workdir / "mosquitto", free_port()).start()
+    try:
+        settings = Settings(
+            data_dir=workdir / "data",
+            internal_token=secrets.token_urlsafe(32),
+            http_port=0,
+            database_url=pg_url,
+            mqtt_url=f"mqtt://fieldline-ingestor:{secrets.token_urlsafe(18)}"
+            f"@127.0.0.1:{mosquitto.port}",
+            mosquitto_password_file=mosquitto.password_file,
+            mosquitto_acl_file=mosquitto.acl_file,
+            mosquitto_pid_file=mosquitto.pid_file,
+            storage_batch_seconds=0.1,
+            ingestor_client_id=f"ingestor-{secrets.token_hex(4)}",
+        )
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        with running_stack(settings, SERVICES) as stack:
+            username = f"hil{secrets.token_hex(4)}"
+            password = secrets.token_urlsafe(16)
+            create_user_in(stack.settings, username, password)
+            yield Backend(stack, mosquitto, username, password)
+    finally:
+        mosquitto.stop()
