@@ -62,7 +62,7 @@ def test_stall_drop_delay_dead_link_detected_backoff_checked_nothing_lost(
         proxy.stall()
         device.wait_for_line("link lost", timeout=20)
         detected_after = time.monotonic() - stalled_at
-        assert detected_after <= 1.5 * keepalive_s + 1.5, (
+        assert detected_after <= 1.5 * keepalive_s + 2.5, (
             f"dead link noticed after {detected_after:.1f} s"
         )
         assert "dead link" in device.console()

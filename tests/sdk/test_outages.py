@@ -133,9 +133,14 @@ def test_full_buffer_drops_oldest_keeps_newest_and_reports_the_count(anonymous_m
         collector.wait_for_seqs(set(range(dropped + 1, last + 1)), timeout=30, device=device)
         received = set(collector.seqs(boot=1))
         missing = set(range(1, last + 1)) - received
-        assert missing == set(range(1, dropped + 1)), (
-            f"expected exactly the oldest {dropped} readings missing, missing: {sorted(missing)}"
+        assert missing == set(range(1, len(missing) + 1)), (
+            f"the oldest readings should be the ones missing, missing: {sorted(missing)}"
         )
+        # A reading sampled in the instant between the report and the first PUBACK of the
+        # drain can push one more (already in flight) segment out: a later report then
+        # counts it. The count is never below what is missing.
+        last_report = json.loads(collector.on_topic("/status/buffer")[-1])["dropped"]
+        assert dropped <= len(missing) <= last_report, (dropped, len(missing), last_report)
         order = first_arrival_order(collector.seqs(boot=1))
         assert order == sorted(order)
     finally:
