@@ -42,12 +42,27 @@ class Backend:
 
 
 @contextmanager
-def running_backend(workdir: Path, pg_url: str) -> Iterator[Backend]:
+def running_backend(
+    workdir: Path,
+    pg_url: str,
+    public_host: str | None = None,
+    device_mqtt_port: int | None = None,
+) -> Iterator[Backend]:
+    """public_host: an address a real board can reach; the broker then also listens on all
+    interfaces and devices are told to use that address (the rig uses 127.0.0.1).
+    device_mqtt_port: tell devices this broker port instead (a dead one, for failure tests)."""
     from fieldline_backend.gateway.users import create_user_in
 
-    mosquitto = MosquittoInstance(workdir / "mosquitto", free_port()).start()
+    mosquitto = MosquittoInstance(workdir / "mosquitto", free_port())
+    public_port = free_port() if public_host else None
+    mosquitto.start(extra=f"listener {public_port} 0.0.0.0" if public_port else "")
     try:
+        public = {
+            "mqtt_public_host": public_host or ("127.0.0.1" if device_mqtt_port else None),
+            "mqtt_public_port": device_mqtt_port or public_port,
+        }
         settings = Settings(
+            **{k: v for k, v in public.items() if v},
             data_dir=workdir / "data",
             internal_token=secrets.token_urlsafe(32),
             http_port=0,

@@ -46,7 +46,18 @@ class BoardLink(Protocol):
     def read_file(self, path: str) -> bytes | None: ...
     def file_hashes(self, paths: list[str]) -> dict[str, str | None]: ...
     def list_files(self, folder: str = "") -> list[str]: ...
-    def reset(self) -> None: ...
+    def reset(self) -> None:
+        """Soft reset, the way every MicroPython port has one: stop what runs (Ctrl-C via
+        the raw REPL entry), go to the normal REPL (Ctrl-B) and press Ctrl-D there; the
+        board runs boot.py, then main.py."""
+        self._ensure_raw_repl()
+        try:
+            self.transport.exit_raw_repl()
+            self.transport.read_until(1, b">>> ", timeout=2, timeout_overall=3)
+            self.transport.serial.write(b"\x04")
+        except (serial.SerialException, OSError):
+            raise BoardDisconnected(self.port) from None
+
     def read_console(self, seconds: float) -> bytes: ...
     def close(self) -> None: ...
 

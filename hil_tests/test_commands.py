@@ -1,0 +1,80 @@
+"""`provision ports`, `verify` and `monitor` against the board (or the rig)."""
+
+from __future__ import annotations
+
+import pytest
+
+from fieldline_provision.board_files import firmware_files, upload_changed
+from fieldline_provision.board_link import SerialBoardLink
+from fieldline_provision.cli import main
+from fieldline_provision.device_config import build_config, encode, parse_sensor_spec
+
+MQTT = {"host": "127.0.0.1", "port": 1, "client_id": "dev-x", "username": "dev-x", "password": "p"}
+
+
+@pytest.fixture
+def provisioned(board):
+    """The board with this version's files and a complete config.json (app not started)."""
+    link = SerialBoardLink.open(board.port)
+    try:
+        upload_changed(link, firmware_files())
+        config = build_config("dev-x", MQTT, [parse_sensor_spec("simulated")])
+        link.put_file("config.json", encode(config))
+    finally:
+        link.close()
+    return board
+
+
+def test_ports_says_micropython_answers_on_a_given_port(board, capsys):
+    assert main(["ports", "--port", board.port]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if board.port in line)
+    assert line.endswith("MicroPython answers")
+
+
+def test_verify_passes_on_a_provisioned_board_and_names_what_differs(provisioned, capsys):
+    assert main(["verify", "--port", provisioned.port, "--no-reset"]) == 0
+    out = capsys.readouterr().out
+    files = len(firmware_files())
+    assert f"{files} of {files} files match this version" in out
+    assert "config.json is complete" in out
+
+    link = SerialBoardLink.open(provisioned.port)
+    try:
+        link.put_file("lib/fieldline/wire.py", b"# changed on the board\n")
+        link.remove_file("sensors.py")
+        link.put_file("config.json", b'{"device_id": "dev-x"}')
+    finally:
+        link.close()
+    assert main(["verify", "--port", provisioned.port, "--no-reset"]) == 1
+    out = capsys.readouterr().out
+    assert "differs: lib/fieldline/wire.py" in out
+    assert "missing: sensors.py" in out
+    assert "config.json lacks mqtt.password" in out
+
+
+def test_second_upload_sends_only_what_changed(board):
+    files = firmware_files()
+    link = SerialBoardLink.open(board.port)
+    try:
+        first = upload_changed(link, files)
+        assert sorted(first.uploaded) == sorted(f.board_path for f in files)
+        assert first.bytes_uploaded == sum(len(f.data) for f in files)
+        again = upload_changed(link, files)
+        assert again.uploaded == [] and again.bytes_uploaded == 0
+        link.put_file("main.py", b"print('someone else')\n")
+        third = upload_changed(link, files)
+        assert third.uploaded == ["main.py"]
+    finally:
+        link.close()
+
+
+def test_monitor_shows_the_board_console_decoded(board, capsys):
+    link = SerialBoardLink.open(board.port)
+    try:
+        link.put_file("main.py", "print('température 21.5 °C')\n".encode())
+    finally:
+        link.close()
+    assert main(["monitor", "--port", board.port, "--reset", "--seconds", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "température 21.5 °C" in out
+    assert "\r" not in out and "\x04" not in out

@@ -1,0 +1,146 @@
+"""`provision flash` end to end: fresh board -> device online -> readings in the API.
+
+The backend runs real PostgreSQL and a private Mosquitto kept by mqtt_auth (queue and
+time series embedded). On the rig the board reaches it on 127.0.0.1. On a real board it
+needs the board's Wi-Fi and an address the board can reach:
+FIELDLINE_HIL_WIFI_SSID, FIELDLINE_HIL_WIFI_PASSWORD, FIELDLINE_HIL_HOST_ADDRESS.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import time
+
+import pytest
+
+from fieldline_provision.cli import main
+from hil_tests.backend import running_backend
+from tests.support.servers import create_pg_database, drop_pg_database
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def backend(board, tmp_path, pg_admin_url, monkeypatch):
+    if not board.is_rig:
+        missing = [
+            name
+            for name in ("FIELDLINE_HIL_WIFI_SSID", "FIELDLINE_HIL_HOST_ADDRESS")
+            if not os.environ.get(name)
+        ]
+        if missing:
+            pytest.fail(
+                f"the end-to-end test on a real board needs {', '.join(missing)} "
+                "(the board's Wi-Fi and the host address it can reach)",
+                pytrace=False,
+            )
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    pg_url = create_pg_database(pg_admin_url)
+    try:
+        with running_backend(
+            tmp_path / "backend", pg_url, public_host=os.environ.get("FIELDLINE_HIL_HOST_ADDRESS")
+        ) as running:
+            yield running
+    finally:
+        drop_pg_database(pg_url)
+
+
+def wifi_args(board, monkeypatch) -> list[str]:
+    if board.is_rig:
+        return []  # empty SSID: the host network
+    monkeypatch.setattr("sys.stdin", io.StringIO(os.environ.get("FIELDLINE_HIL_WIFI_PASSWORD", "")))
+    return ["--wifi-ssid", os.environ["FIELDLINE_HIL_WIFI_SSID"], "--wifi-password-stdin"]
+
+
+def login(backend, monkeypatch, capsys) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(backend.password + "\n"))
+    argv = ["login", "--api", backend.api_url, "--username", backend.username]
+    assert main([*argv, "--password-stdin"]) == 0
+    capsys.readouterr()
+
+
+def flash(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(["flash", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def readings(backend, device_id: str) -> list:
+    with backend.stack.client() as http:
+        token = http.post(
+            "/api/v1/auth/token",
+            data={"username": backend.username, "password": backend.password},
+        ).json()["access_token"]
+        answer = http.get(
+            f"/api/v1/devices/{device_id}/telemetry",
+            params={"fields": "temperature", "start": "-10m"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert answer.status_code == 200, answer.text
+    return answer.json()["fields"]["temperature"]
+
+
+def wait_more_readings(backend, device_id: str, than: int, timeout: float = 60) -> list:
+    deadline = time.monotonic() + timeout
+    while True:
+        points = readings(backend, device_id)
+        if len(points) > than:
+            return points
+        assert time.monotonic() < deadline, f"no reading after the {than} known ones"
+        time.sleep(0.5)
+
+
+def board_config(board) -> dict:
+    from fieldline_provision.board_link import SerialBoardLink
+
+    link = SerialBoardLink.open(board.port)
+    try:
+        return json.loads(link.read_file("config.json"))
+    finally:
+        link.reset()
+        link.close()
+
+
+def test_fresh_board_to_readings_in_the_api(board, backend, monkeypatch, capsys):
+    login(backend, monkeypatch, capsys)
+    args = ["--port", board.port, "--sensor", "simulated", "--interval", "1", "--timeout", "90"]
+    code, out, err = flash(capsys, *args, *wifi_args(board, monkeypatch))
+    assert code == 0, err
+    device_id = re.search(r"device (dev-\S+) created and online", out).group(1)
+    assert "first reading: temperature=" in out
+    assert backend.device_ids() == [device_id]
+
+    # The app keeps sampling with its new credentials: more readings arrive.
+    first = readings(backend, device_id)
+    assert first, "flash reported a first reading the API does not have"
+    wait_more_readings(backend, device_id, len(first))
+
+    # The credentials went to the board and nowhere else.
+    config = board_config(board)
+    assert config["device_id"] == device_id
+    assert config["mqtt"]["password"] and config["mqtt"]["password"] not in out + err
+
+
+def test_reflash_with_device_id_uploads_only_the_config_and_keeps_one_device(
+    board, backend, monkeypatch, capsys
+):
+    login(backend, monkeypatch, capsys)
+    args = ["--port", board.port, "--sensor", "simulated", "--interval", "1", "--timeout", "90"]
+    code, out, err = flash(capsys, *args, *wifi_args(board, monkeypatch))
+    assert code == 0, err
+    device_id = re.search(r"device (dev-\S+) created", out).group(1)
+    files = int(re.search(r"(\d+) of \1 files differ", err).group(1))
+    old_password = board_config(board)["mqtt"]["password"]
+
+    code, out, err = flash(capsys, *args, "--device-id", device_id, *wifi_args(board, monkeypatch))
+    assert code == 0, err
+    assert f"0 of {files} files differ on the board (0 bytes to upload, {files} unchanged)" in err
+    assert re.search(r"uploaded 0 files \+ config \(\d+ bytes\)", out)
+    assert f"device {device_id} reflashed and online" in out
+    assert backend.device_ids() == [device_id]
+    # Rotated: the board holds a new password and still delivers with it.
+    assert board_config(board)["mqtt"]["password"] != old_password
+    wait_more_readings(backend, device_id, len(readings(backend, device_id)))
