@@ -313,6 +313,12 @@ class Device:
         return asyncio.create_task(self.run())
 
     async def stop(self):
+        """Leave politely: `offline` retained (a DISCONNECT suppresses the last will)."""
         self._running = False
+        if self.session.connected:
+            try:
+                await self.session.publish(self.status_topic, b"offline", True)
+            except OSError:
+                pass
         await self.session.disconnect()
         self.journal.close()
