@@ -64,4 +64,4 @@ def test_unreachable_api_is_one_line(capsys):
 def test_flash_refuses_a_bad_sensor_before_touching_anything(capsys):
     code = main(["flash", "--port", "/dev/ttyFIELDLINE-missing", "--sensor", "dht22"])
     assert code == 2
-    assert "needs a GPIO pin number" in capsys.readouterr().err
+    assert "needs a GPIO number for pin" in capsys.readouterr().err

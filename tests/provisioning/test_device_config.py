@@ -37,6 +37,10 @@ def test_the_brief_example():
         {"kind": "simulated", "name": "temperature"},
         {"kind": "dht22", "pin": 4},
     ]
+    assert parse_sensor_spec("dht22:4:greenhouse").value_names() == [
+        "greenhouse_temperature",
+        "greenhouse_humidity",
+    ]
     assert config["mqtt"]["client_id"] == "dev-abc" and config["mqtt"]["keepalive"] == 30
     assert config["wifi"] == {"ssid": "home", "password": "wifi-pass"}
     assert config["interval_s"] == 10
@@ -44,12 +48,13 @@ def test_the_brief_example():
 
 
 def test_a_named_sensor_carries_its_name():
-    config = build_config(
-        "d", MQTT, [parse_sensor_spec("simulated:outside"), parse_sensor_spec("ds18b20:5:water")]
-    )
+    specs = ["simulated:outside", "adc:34:soil", "bme280:21:22:attic", "esp32_temperature"]
+    config = build_config("d", MQTT, [parse_sensor_spec(spec) for spec in specs])
     assert config["sensors"] == [
         {"kind": "simulated", "name": "outside"},
-        {"kind": "ds18b20", "pin": 5, "name": "water"},
+        {"kind": "adc", "pin": 34, "name": "soil"},
+        {"kind": "bme280", "sda": 21, "scl": 22, "prefix": "attic_"},
+        {"kind": "esp32_temperature", "name": "chip_temperature"},
     ]
 
 
@@ -57,8 +62,9 @@ def test_a_named_sensor_carries_its_name():
     ("spec", "message"),
     [
         ("thermistor:4", "unknown sensor kind"),
-        ("dht22", "needs a GPIO pin"),
-        ("dht22:x", "needs a GPIO pin"),
+        ("dht22", "needs a GPIO number for pin"),
+        ("dht22:x", "needs a GPIO number for pin"),
+        ("bme280:21", "needs a GPIO number for scl, e.g. bme280:4:5"),
         ("dht22:99", "GPIO 99 does not exist"),
         ("simulated:9lives", "the name must be"),
         ("simulated:a:b", "the name must be"),
@@ -91,9 +97,9 @@ def test_missing_credentials_are_a_config_problem():
 name_text = st.text(string.ascii_letters + string.digits + "_", min_size=0, max_size=70)
 spec_text = st.one_of(
     st.builds(
-        lambda kind, pin, name: ":".join(p for p in (kind, pin, name) if p is not None),
+        lambda kind, pins, name: ":".join([kind, *pins] + ([name] if name is not None else [])),
         st.sampled_from([*SENSOR_KINDS, "DHT22", "bogus", ""]),
-        st.one_of(st.none(), st.integers(-5, 80).map(str), st.just("x")),
+        st.lists(st.one_of(st.integers(-5, 80).map(str), st.just("x")), max_size=3),
         st.one_of(st.none(), name_text),
     ),
     st.text(max_size=20),
@@ -118,10 +124,10 @@ def test_any_command_line_gives_a_valid_config_or_a_usage_error(specs, ssid, pas
     assert 1 <= decoded["interval_s"] <= 86400
     assert len(decoded["wifi"]["ssid"].encode()) <= 32
     for entry in decoded["sensors"]:
-        assert entry["kind"] in SENSOR_KINDS
-        if SENSOR_KINDS[entry["kind"]][0]:
-            assert 0 <= entry["pin"] <= MAX_PIN
-        else:
-            assert "pin" not in entry and "name" in entry
-        if "name" in entry:
-            assert VALUE_NAME.match(entry["name"])
+        pin_names, label_key, _ = SENSOR_KINDS[entry["kind"]]
+        assert set(entry) - {"kind", "name", "prefix"} == set(pin_names)
+        assert all(0 <= entry[pin] <= MAX_PIN for pin in pin_names)
+        if label_key == "name":
+            assert VALUE_NAME.match(entry["name"]) and "prefix" not in entry
+        elif "prefix" in entry:
+            assert VALUE_NAME.match(entry["prefix"] + "temperature")
