@@ -32,6 +32,14 @@ def pytest_report_header(config) -> str:
     )
 
 
+@pytest.fixture(autouse=True)
+def private_config_dir(tmp_path, monkeypatch):
+    """No saved login leaks into or out of a test."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("FIELDLINE_API_URL", raising=False)
+    monkeypatch.delenv("FIELDLINE_API_TOKEN", raising=False)
+
+
 @dataclass
 class BoardUnderTest:
     port: str

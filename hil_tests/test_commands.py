@@ -78,3 +78,15 @@ def test_monitor_shows_the_board_console_decoded(board, capsys):
     out = capsys.readouterr().out
     assert "température 21.5 °C" in out
     assert "\r" not in out and "\x04" not in out
+
+
+def test_flash_with_a_wifi_ssid_checks_the_board_can_see_it(board, capsys, monkeypatch):
+    # The rig has no Wi-Fi: refused before any device is created (no API needed: the
+    # API address points nowhere and is never reached).
+    if not board.is_rig:
+        pytest.fail("this test needs the rig (a board without a network module)")
+    argv = ["flash", "--port", board.port, "--sensor", "simulated", "--wifi-ssid", "home"]
+    monkeypatch.setenv("FIELDLINE_API_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("FIELDLINE_API_TOKEN", "unused")
+    assert main(argv) == 2
+    assert "has no Wi-Fi (no `network` module)" in capsys.readouterr().err

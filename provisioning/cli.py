@@ -228,6 +228,7 @@ def cmd_flash(args: argparse.Namespace, rt: Runtime) -> int:
         device_id=args.device_id,
         online_timeout_s=args.timeout,
         ca_pem=ca_pem,
+        scan_wifi=not args.no_wifi_scan,
     )
     with rt.api() as api:
         result = flash_board(options, api, rt.open_link, say=stderr)
@@ -479,6 +480,11 @@ def build_parser() -> argparse.ArgumentParser:
     flash.add_argument(
         "--device-id",
         help="reflash an existing device: rotate its credentials instead of creating one",
+    )
+    flash.add_argument(
+        "--no-wifi-scan",
+        action="store_true",
+        help="do not check from the board that --wifi-ssid is visible (hidden networks)",
     )
     flash.add_argument("--ca", help="PEM file of the CA that signed the broker's certificate (TLS)")
     flash.add_argument(

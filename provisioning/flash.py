@@ -2,7 +2,8 @@
 
 Steps, in the order that leaves the least behind when one fails:
   1. --firmware: erase and write MicroPython (esptool);
-  2. reach MicroPython's raw REPL (fails before anything is created);
+  2. reach MicroPython's raw REPL and, with --wifi-ssid, check that the board sees that
+     network (both fail before anything is created);
   3. upload the SDK and the app, only files whose hash differs on the board;
   4. create the device through the API, or rotate the credentials of --device-id;
   5. write config.json (atomically; its content, holding the credentials, is never printed);
@@ -51,6 +52,7 @@ class FlashOptions:
     device_id: str | None = None
     online_timeout_s: float = 90.0
     ca_pem: str | None = None
+    scan_wifi: bool = True
 
 
 @dataclass
@@ -137,6 +139,11 @@ def _provision(
     files: list[BoardFile],
     started: float,
 ) -> FlashResult:
+    if options.wifi_ssid and options.scan_wifi:
+        from fieldline_provision.wifi_check import check_wifi_network
+
+        say(f"      looking for Wi-Fi network {options.wifi_ssid!r} from the board")
+        check_wifi_network(link, options.wifi_ssid)
     say("[3/6] uploading the SDK (lib/fieldline/) and the firmware app")
     upload = upload_changed(link, files, say)
 
