@@ -288,7 +288,13 @@ async def write_all(writer, data, timeout_ms):
 
 
 def close_stream(writer):
+    """Close the socket now. MicroPython's Stream.close() is a no-op in some releases (only
+    wait_closed() closes), which would leak one socket per reconnect on a board that has
+    only a handful; so close the socket itself (idempotent)."""
     try:
-        writer.close()
+        if MICROPYTHON:
+            writer.s.close()
+        else:
+            writer.close()
     except Exception:  # noqa: BLE001 - closing a broken socket may raise anything
         pass

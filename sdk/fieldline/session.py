@@ -302,6 +302,6 @@ class Session:
             if port.ticks_diff(now, self._last_ping) >= ping_every:
                 self._last_ping = now
                 await self._send_small(wire.pingreq)
-            for entry in self.inflight:
+            for entry in list(self.inflight):  # PUBACKs may remove entries meanwhile
                 if port.ticks_diff(now, entry[5]) > self.ack_timeout_ms:
                     await self._send_publish(entry, True)

@@ -106,6 +106,13 @@ def test_stall_drop_delay_dead_link_detected_backoff_checked_nothing_lost(
         collector.wait_for_seqs(set(range(1, last + 1)), timeout=60, device=device)
         order = first_arrival_order(collector.seqs(boot=1))
         assert order == sorted(order), "readings arrived out of order"
+
+        # A dozen links came and went: their sockets must be closed (a board has ~10).
+        fd_dir = f"/proc/{device.process.pid}/fd"
+        sockets = [
+            f for f in os.listdir(fd_dir) if os.readlink(f"{fd_dir}/{f}").startswith("socket:")
+        ]
+        assert len(sockets) <= 2, f"{len(sockets)} sockets open after the reconnects: a leak"
     finally:
         device.kill()
         proxy.close()
