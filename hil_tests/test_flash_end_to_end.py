@@ -144,3 +144,21 @@ def test_reflash_with_device_id_uploads_only_the_config_and_keeps_one_device(
     # Rotated: the board holds a new password and still delivers with it.
     assert board_config(board)["mqtt"]["password"] != old_password
     wait_more_readings(backend, device_id, len(readings(backend, device_id)))
+
+
+def test_device_rotate_with_port_rewrites_the_board_and_it_keeps_delivering(
+    board, backend, monkeypatch, capsys
+):
+    login(backend, monkeypatch, capsys)
+    args = ["--port", board.port, "--sensor", "simulated", "--interval", "1", "--timeout", "90"]
+    code, out, err = flash(capsys, *args, *wifi_args(board, monkeypatch))
+    assert code == 0, err
+    device_id = re.search(r"device (dev-\S+) created", out).group(1)
+    old_password = board_config(board)["mqtt"]["password"]
+
+    assert main(["device", "rotate", device_id, "--port", board.port]) == 0
+    out = capsys.readouterr().out
+    assert f"wrote it to the board on {board.port}" in out
+    new_password = board_config(board)["mqtt"]["password"]
+    assert new_password != old_password and new_password not in out
+    wait_more_readings(backend, device_id, len(readings(backend, device_id)))

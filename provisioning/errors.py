@@ -118,8 +118,7 @@ class NotLoggedIn(ProvisionError):
 class TokenRejected(ProvisionError):
     def __init__(self, url: str) -> None:
         super().__init__(
-            f"the API at {url} refused the saved token (expired or revoked): "
-            "run `provision login` again"
+            f"the API at {url} refused the token (expired or revoked): run `provision login` again"
         )
 
 
