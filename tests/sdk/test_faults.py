@@ -92,10 +92,16 @@ def test_stall_drop_delay_dead_link_detected_backoff_checked_nothing_lost(
             wanted = connect_timeout_s + delays[k + 1] / 1000
             assert wanted - 0.1 <= gap <= wanted + 2.5, f"attempt {k + 2}: {gap:.2f} s, {wanted} s"
 
-        # 3. Connections dropped outright, twice.
-        for n in (3, 4):
-            proxy.drop_all()
-            device.wait_for_line("fieldline: online", timeout=30, count=n)
+        # 3. Connections dropped outright. After a stable connection (stable_s = 2) the
+        # schedule starts again from the base; after a short one it does not.
+        time.sleep(3)
+        proxy.drop_all()
+        device.wait_for_line("fieldline: online", timeout=30, count=3)
+        delay, attempt, why = _retries(device)[-1]
+        assert attempt == 1 and delay <= base_ms and "link lost" in why, (delay, attempt, why)
+        proxy.drop_all()
+        device.wait_for_line("fieldline: online", timeout=30, count=4)
+        assert _retries(device)[-1][1] == 2, "a connection that lived < stable_s reset the backoff"
 
         # 4. A laggy link: 300 ms each way on every chunk.
         proxy.delay_s = 0.3
