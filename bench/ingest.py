@@ -300,8 +300,11 @@ def main() -> int:
                 "FIELDLINE_LOG_LEVEL": "WARNING",
                 "FIELDLINE_INGESTOR_CLIENT_ID": "bench-ingestor",
             }
+            debug = {"FIELDLINE_LOG_LEVEL": os.environ.get("BENCH_STORAGE_LOG", "WARNING")}
             for service in ("ingestor", "storage"):
-                processes.append(ServiceProcess(service, common, work / f"{service}.log").start())
+                env = {**common, **(debug if service == "storage" else {})}
+                processes.append(ServiceProcess(service, env, work / f"{service}.log").start())
+            print(f"  logs in {work}")
             time.sleep(1)
             e2e_rate = end_to_end(host, port, accounts, args.readings, influx, database)
             print(f"  e2e       {e2e_rate:9.0f} readings/s stored in InfluxDB")

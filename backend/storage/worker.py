@@ -12,12 +12,13 @@ from __future__ import annotations
 import collections
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 
 from fieldline_backend.infra.queue import QueueMessage, QueueUnavailable, TelemetryConsumer
 from fieldline_backend.infra.timeseries import TimeSeriesRejected, TimeSeriesUnavailable
 from fieldline_backend.storage.devices import DirectoryUnavailable
-from fieldline_backend.storage.service import Batch, StorageService
+from fieldline_backend.storage.service import Batch, StorageService, received_at
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +112,11 @@ class StorageWorker:
 
     def _handle(self, messages: list[QueueMessage]) -> None:
         backoff = 0.2
+        started = time.monotonic()
         while True:
             try:
                 batch = self.service.prepare(messages)
+                prepared = time.monotonic()
                 self._write(batch)
                 break
             except (DirectoryUnavailable, TimeSeriesUnavailable) as error:
@@ -129,6 +132,15 @@ class StorageWorker:
             self.stats.dead_letter_reasons[reason.split(":")[0]] += 1
             log.info("dead letter (%s): %s", message.headers.get("topic"), reason)
         self.consumer.ack(messages)
+        if log.isEnabledFor(logging.DEBUG):
+            oldest = min(received_at(m) for m in messages)
+            log.debug(
+                "batch of %d: prepare %.0f ms, write %.0f ms; oldest arrived %.0f ms ago",
+                len(messages),
+                (prepared - started) * 1000,
+                (time.monotonic() - prepared) * 1000,
+                time.time() * 1000 - oldest,
+            )
         self.stats.stored_messages += len(batch.points_by_message)
         self.stats.stored_readings += len(batch.points)
         self.stats.status_changes += len(batch.statuses)

@@ -106,8 +106,10 @@ class RabbitPublisher:
     ) -> None:
         self.slots.acquire()  # back pressure: at most max_in_flight unconfirmed
         with self.backlog_lock:
+            idle = not self.backlog
             self.backlog.append(_Outgoing(body, headers, on_confirmed))
-        self.ioloop.add_callback_threadsafe(self._flush)
+        if idle:  # a flush is already due otherwise: one wake-up per burst, not per message
+            self.ioloop.add_callback_threadsafe(self._flush)
 
     def wait_ready(self, timeout: float) -> bool:
         return self.ready.wait(timeout)
@@ -199,11 +201,14 @@ class RabbitPublisher:
 
     def _on_confirm(self, frame) -> None:
         method = frame.method
-        tags = (
-            [t for t in self.pending if t <= method.delivery_tag]
-            if method.multiple
-            else [method.delivery_tag]
-        )
+        if method.multiple:
+            tags = []
+            for tag in self.pending:  # insertion order is tag order
+                if tag > method.delivery_tag:
+                    break
+                tags.append(tag)
+        else:
+            tags = [method.delivery_tag]
         done = [self.pending.pop(t) for t in tags if t in self.pending]
         if isinstance(method, Basic.Nack):
             log.warning("RabbitMQ refused %d message(s); publishing them again", len(done))
