@@ -1,11 +1,14 @@
 """One monitor cycle: every enabled rule evaluated against the time-series store, each
 (rule, device) level that changed posted to the alerts service.
 
-Per rule one bulk query over all its devices (two when some of them are catching up
-after an outage), run a few at a time in threads. Readings are processed once, in
-timestamp order, from a cursor per (rule, device); a reading that arrives more than
-`late_after` after it was taken is backlog: it goes into a digest (one notification
-per device and rule once the backlog has drained), never into the live level.
+Bulk reads: rules that watch the same field share one query per 200 devices over the
+union of their devices (queried apart: devices catching up after an outage), and all
+deadman rules share one last-seen lookup per 200 devices; a few run at a time in
+threads. So a cycle costs a handful of queries, not one per rule or per device.
+Readings are processed once, in timestamp order, from a cursor per (rule, device);
+a reading that arrives more than `late_after` after it was taken is backlog: it goes
+into a digest (one notification per device and rule once the backlog has drained),
+never into the live level.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from fieldline_backend.monitor.devices import WatchedDevice, select_devices
+from fieldline_backend.monitor.devices import OwnedDevices, WatchedDevice
 from fieldline_backend.monitor.evaluation import SeriesState, deadman_level, digest_backlog
 from fieldline_backend.monitor.notify import deadman_payload, late_payload, threshold_payload
 
@@ -24,6 +27,7 @@ log = logging.getLogger(__name__)
 
 FUTURE_SLACK_MS = 60_000  # readings stamped a little ahead (device clocks) still count
 MAX_BACKLOG_READINGS = 100_000
+QUERY_DEVICES = 200  # devices per query: keeps the InfluxQL statement a few KiB
 
 
 @dataclass
@@ -80,23 +84,22 @@ class Monitor:
         rules = [r for r in await self.fetch_rules() if r["kind"] in ("threshold", "deadman")]
         rules = [r for r in rules if r.get("enabled", True)]
         self._forget_changed(rules)
-        owned: dict[str, list[WatchedDevice]] = {}
+        owned: dict[str, OwnedDevices] = {}
         for owner in sorted({str(r["owner_id"]) for r in rules}):
             try:
-                owned[owner] = await self.fetch_devices(owner)
+                owned[owner] = OwnedDevices(await self.fetch_devices(owner))
             except Exception as error:  # one owner's registry trouble skips only their rules
                 report.errors.append(f"devices of owner {owner}: {error}")
         report.rules = len(rules)
         deadman, threshold = [], []
         for rule in rules:
-            devices = select_devices(rule, owned.get(str(rule["owner_id"]), []))
+            mine = owned.get(str(rule["owner_id"]))
+            devices = mine.select(rule) if mine is not None else []
             report.devices += len(devices)
             (deadman if rule["kind"] == "deadman" else threshold).append((rule, devices))
         # Deadman first: an offline device's value alerts are then held, not sent.
-        batches = await asyncio.gather(*(self._deadman(r, d, now, report) for r, d in deadman))
-        await self._post_all([p for batch in batches for p in batch], report)
-        batches = await asyncio.gather(*(self._threshold(r, d, now, report) for r, d in threshold))
-        await self._post_all([p for batch in batches for p in batch], report)
+        await self._post_all(await self._deadmen(deadman, now, report), report)
+        await self._post_all(await self._thresholds(threshold, now, report), report)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -133,24 +136,31 @@ class Monitor:
 
     # ---- deadman -----------------------------------------------------------------------
 
-    async def _deadman(self, rule, devices, now, report) -> list:
-        if not devices:
-            return []
-        try:
-            seen = await self._query(self.store.last_seen, [d.id for d in devices])
-            report.queries += 1
-        except Exception as error:
-            report.errors.append(f"rule {rule['id']}: {error}")
-            return []
+    async def _deadmen(self, pairs, now, report) -> list:
+        """Every deadman rule from one last-seen lookup per QUERY_DEVICES devices."""
+        devices = sorted({d.id for _, group in pairs for d in group})
+        chunks = [devices[i : i + QUERY_DEVICES] for i in range(0, len(devices), QUERY_DEVICES)]
+        results = await asyncio.gather(
+            *(self._query(self.store.last_seen, chunk) for chunk in chunks),
+            return_exceptions=True,
+        )
+        report.queries += len(chunks)
+        seen: dict[str, int] = {}
+        for result in results:
+            if isinstance(result, BaseException):
+                # Without knowing who was seen, nobody is declared offline this cycle.
+                report.errors.append(f"last seen: {type(result).__name__}: {result}")
+                return []
+            seen.update(result)
         out = []
-        for device in devices:
-            key = (rule["id"], device.id)
-            track = self.tracks.setdefault(key, Track())
-            level = deadman_level(rule, seen.get(device.id), rule.get("created_ms", now), now)
-            if level != track.posted:
-                out.append(
-                    (key, level, deadman_payload(rule, device, level, seen.get(device.id), now))
-                )
+        for rule, group in pairs:
+            for device in group:
+                key = (rule["id"], device.id)
+                track = self.tracks.setdefault(key, Track())
+                last = seen.get(device.id)
+                level = deadman_level(rule, last, rule.get("created_ms", now), now)
+                if level != track.posted:
+                    out.append((key, level, deadman_payload(rule, device, level, last, now)))
         return out
 
     # ---- thresholds --------------------------------------------------------------------
@@ -161,43 +171,55 @@ class Monitor:
             return now - int(rule["for_s"] * 1000) - int(max(3 * self.interval_s, 60) * 1000)
         return max(track.cursor + 1, now - self.max_backlog_ms)
 
-    async def _threshold(self, rule, devices, now, report) -> list:
-        if not devices:
-            return []
-        starts = {
-            d.id: self._start_of(rule, self.tracks.get((rule["id"], d.id)), now) for d in devices
-        }
+    async def _thresholds(self, pairs, now, report) -> list:
+        """Every threshold rule in bulk: rules reading the same field share queries over
+        the union of their devices (chunks of QUERY_DEVICES), each from the oldest
+        cursor among them; every rule then takes its devices' new readings."""
+        wanted: dict[str, dict[str, int]] = {}  # field -> device -> start
+        for rule, devices in pairs:
+            starts = wanted.setdefault(rule["field"], {})
+            for device in devices:
+                start = self._start_of(rule, self.tracks.get((rule["id"], device.id)), now)
+                starts[device.id] = min(starts.get(device.id, start), start)
         recent_from = now - self.late_after_ms - int(2 * self.interval_s * 1000)
-        # Devices far behind (back from an outage) get their own, longer query so the
-        # others are not re-read from the distant past.
-        groups = [
-            [d for d in devices if starts[d.id] >= recent_from],
-            [d for d in devices if starts[d.id] < recent_from],
-        ]
-        readings: dict[str, list] = {}
-        for group in groups:
-            if not group:
+        calls = []
+        for field_name, starts in wanted.items():
+            # Devices far behind (back from an outage) are queried apart, so the others
+            # are not re-read from the distant past.
+            recent = [d for d, start in starts.items() if start >= recent_from]
+            behind = [d for d, start in starts.items() if start < recent_from]
+            for group in (recent, behind):
+                for first in range(0, len(group), QUERY_DEVICES):
+                    chunk = group[first : first + QUERY_DEVICES]
+                    calls.append((field_name, chunk, min(starts[d] for d in chunk)))
+
+        async def run(field_name, chunk, start):
+            found = await self._query(
+                self.store.query, chunk, [field_name], start, now + FUTURE_SLACK_MS
+            )
+            return field_name, found
+
+        readings: dict[tuple[str, str], list] = {}
+        failed: set[str] = set()
+        results = await asyncio.gather(*(run(*call) for call in calls), return_exceptions=True)
+        report.queries += len(calls)
+        for call, result in zip(calls, results, strict=True):
+            if isinstance(result, BaseException):
+                failed.add(call[0])
+                report.errors.append(f"field {call[0]!r}: {type(result).__name__}: {result}")
                 continue
-            start = min(starts[d.id] for d in group)
-            try:
-                found = await self._query(
-                    self.store.query,
-                    [d.id for d in group],
-                    [rule["field"]],
-                    start,
-                    now + FUTURE_SLACK_MS,
-                )
-                report.queries += 1
-            except Exception as error:
-                report.errors.append(f"rule {rule['id']}: {error}")
-                return []
+            field_name, found = result
             for device_id, fields in found.items():
-                readings[device_id] = fields.get(rule["field"], [])
+                readings[(field_name, device_id)] = fields.get(field_name, [])
         out = []
-        for device in devices:
-            key = (rule["id"], device.id)
-            track = self.tracks.setdefault(key, Track())
-            out += self._advance(rule, device, key, track, readings.get(device.id, []), now)
+        for rule, devices in pairs:
+            if rule["field"] in failed:
+                continue  # judged next cycle from the same cursor: nothing is skipped
+            for device in devices:
+                key = (rule["id"], device.id)
+                track = self.tracks.setdefault(key, Track())
+                series = readings.get((rule["field"], device.id), [])
+                out += self._advance(rule, device, key, track, series, now)
         return out
 
     def _advance(self, rule, device, key, track: Track, series, now) -> list:

@@ -145,3 +145,19 @@ def test_deadman_preview_finds_gaps():
     )
     changes = deadman_changes(r, [0, 5_000, 30_000, 35_000], 0, 60_000)
     assert changes == [(15_000, "crit", None), (30_000, "ok", None), (45_000, "crit", None)]
+
+
+def test_indexed_selection_matches_the_plain_one():
+    from fieldline_backend.monitor.devices import OwnedDevices, WatchedDevice, select_devices
+
+    owned = [
+        WatchedDevice("d1", "a", {"room": "lab", "floor": 1, "on": True}),
+        WatchedDevice("d2", "b", {"room": "lab", "floor": 2}),
+        WatchedDevice("d3", "c", {"room": "hall", "floor": 1}),
+    ]
+    index = OwnedDevices(owned)
+    for selector in ({"room": "lab"}, {"room": "lab", "floor": "1"}, {"on": "true"}, {"x": "y"}):
+        found = index.select({"selector": selector})
+        assert found == select_devices({"selector": selector}, owned), selector
+    assert [d.id for d in index.select({"device_id": "d3"})] == ["d3"]
+    assert index.select({"device_id": "someone-elses"}) == []
