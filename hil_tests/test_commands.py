@@ -74,7 +74,7 @@ def test_monitor_shows_the_board_console_decoded(board, capsys):
         link.put_file("main.py", "print('température 21.5 °C')\n".encode())
     finally:
         link.close()
-    assert main(["monitor", "--port", board.port, "--reset", "--seconds", "4"]) == 0
+    assert main(["monitor", "--port", board.port, "--reset", "--seconds", "6"]) == 0
     out = capsys.readouterr().out
     assert "température 21.5 °C" in out
     assert "\r" not in out and "\x04" not in out

@@ -11,6 +11,7 @@ Paths on the board are relative to its working directory ("/" on a board after b
 from __future__ import annotations
 
 import ast
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -26,6 +27,7 @@ from fieldline_provision.errors import (
     BoardInBootloader,
     BoardNotAnswering,
     NotMicroPython,
+    ProvisionError,
 )
 from fieldline_provision.port_access import diagnose_open_failure
 
@@ -42,7 +44,39 @@ class BoardLink(Protocol):
 
     def exec(self, code: str) -> bytes: ...
     def eval(self, expression: str) -> Any: ...
-    def put_file(self, path: str, data: bytes, progress: Progress | None = None) -> None: ...
+    def put_file(self, path: str, data: bytes, progress: Progress | None = None) -> None:
+        """Write to path.tmp, then rename over path: the file is the old or the new one,
+        never cut; a failed write removes its .tmp (if the board still answers)."""
+        try:
+            self._write_then_rename(path, data, progress)
+        except ProvisionError as error:
+            with contextlib.suppress(ProvisionError):
+                self.remove_file(path + ".tmp")
+            if isinstance(error, BoardFlashFull):
+                raise BoardFlashFull(path) from None
+            raise
+
+    def _write_then_rename(self, path: str, data: bytes, progress: Progress | None) -> None:
+        folders = parent_folders(path)
+        if folders:
+            self.exec(_MAKEDIRS_CODE.format(folders=folders))
+        tmp = path + ".tmp"
+        self.exec(f"_fl_f = open({tmp!r}, 'wb')")
+        try:
+            sent = 0
+            total = len(data)
+            for start in range(0, total, WRITE_CHUNK):
+                chunk = data[start : start + WRITE_CHUNK]
+                self.exec(f"_fl_f.write({chunk!r})")
+                sent += len(chunk)
+                if progress:
+                    progress(sent, total)
+            if progress and total == 0:
+                progress(0, 0)
+        finally:
+            self.exec("_fl_f.close()\ndel _fl_f")
+        self.exec(_RENAME_CODE.format(tmp=tmp, path=path))
+
     def read_file(self, path: str) -> bytes | None: ...
     def file_hashes(self, paths: list[str]) -> dict[str, str | None]: ...
     def list_files(self, folder: str = "") -> list[str]: ...
