@@ -165,9 +165,10 @@ class Device:
         missing network; port.reset() only after repeated unexpected failures."""
         self._running = True
         failures = 0
-        watchdog = port.Watchdog(int(self.config.get("watchdog_ms") or 0))
+        watchdog_ms = int(self.config.get("watchdog_ms") or 0)
+        if watchdog_ms:
+            asyncio.create_task(self._feed_watchdog(port.Watchdog(watchdog_ms), watchdog_ms))
         while self._running:
-            watchdog.feed()
             try:
                 await self._one_attempt()
                 failures = 0
@@ -181,6 +182,12 @@ class Device:
                     log("repeated failures, resetting")
                     port.reset()
                 await port.sleep_ms(1000)
+
+    async def _feed_watchdog(self, watchdog, timeout_ms):
+        # Fed from the event loop, so a wedged loop (not a missing network) resets the board.
+        while self._running:
+            watchdog.feed()
+            await port.sleep_ms(timeout_ms // 4)
 
     async def _wait(self, delay_ms, why):
         log("retry in %d ms (attempt %d, %s)" % (delay_ms, self.backoff.attempt, why))
