@@ -44,9 +44,13 @@ async def sample_forever(device, drivers, interval_ms, log_readings=False):
             except Exception as exc:  # noqa: BLE001 - one broken sensor must not stop the rest
                 print("fieldline: sensor %s failed: %r" % (driver.name, exc))
         if values:
-            seq = device.publish(values)
-            if log_readings:  # tests compare this with what arrived
-                print("fieldline: reading seq", seq)
+            try:
+                seq = device.publish(values)
+            except ValueError as exc:  # a driver returned something unsendable: say so, go on
+                print("fieldline: reading not stored:", exc)
+            else:
+                if log_readings:  # tests compare this with what arrived
+                    print("fieldline: reading seq", seq)
         next_at = port.ticks_add(next_at, interval_ms)
         wait = port.ticks_diff(next_at, port.ticks_ms())
         if wait < 0:  # we fell behind (slow sensor): do not try to catch up in a burst

@@ -271,7 +271,14 @@ class Journal:
         tmp = self.dir + "/ack.tmp"
         with open(tmp, "w") as f:
             f.write(str(self.ack_pos))
-        os.rename(tmp, self.dir + "/ack")
+        try:
+            os.rename(tmp, self.dir + "/ack")
+        except OSError:  # FAT will not rename onto an existing file; littlefs does
+            try:
+                os.remove(self.dir + "/ack")
+            except OSError:
+                pass
+            os.rename(tmp, self.dir + "/ack")
         self._saved_ack = self.ack_pos
 
     def close(self):
