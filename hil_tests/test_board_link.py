@@ -7,9 +7,13 @@ import os
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fieldline_provision.board_link import SerialBoardLink
 from fieldline_provision.errors import BoardCommandFailed
+from hil_tests.conftest import HIL_PORT, TARGET
+from hil_tests.rig import Rig
 
 # Test files live under this folder on the board, so a real board keeps its app.
 DIR = "fl_hil"
@@ -92,3 +96,38 @@ def test_a_running_app_is_interrupted_and_reset_runs_main_again(board):
         link.close()
     if board.is_rig:
         assert "KeyboardInterrupt" in board.rig.console()
+
+
+@pytest.fixture(scope="module", params=[TARGET])
+def shared_board(tmp_path_factory):
+    """One board for many generated examples (a fresh rig each would only add start-up)."""
+    if HIL_PORT:
+        yield HIL_PORT
+        return
+    rig = Rig(tmp_path_factory.mktemp("rig") / "flash").start()
+    yield rig.port
+    rig.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_link(shared_board):
+    opened = SerialBoardLink.open(shared_board)
+    yield opened
+    opened.close()
+
+
+file_names = st.text(
+    st.characters(codec="utf-8", exclude_characters="/\\\x00", exclude_categories=("Cs", "Cc")),
+    min_size=1,
+    max_size=20,
+).filter(lambda name: name not in (".", ".."))
+
+
+@given(data=st.binary(max_size=2500), name=file_names)
+def test_any_bytes_under_any_name_round_trip(shared_link, data, name):
+    # Chunk boundaries, escapes in bytes literals and non-ASCII names all go through exec.
+    path = f"{DIR}/gen/{name}"
+    shared_link.put_file(path, data)
+    assert shared_link.file_hashes([path]) == {path: hashlib.sha256(data).hexdigest()}
+    assert shared_link.read_file(path) == data
+    shared_link.remove_file(path)

@@ -36,7 +36,7 @@ from fieldline_provision.device_config import SensorSpec
 from fieldline_provision.errors import DeviceNotOnline, ProvisionError
 
 Say = Callable[[str], None]
-OpenLink = Callable[[str], BoardLink]
+OpenLink = Callable[..., BoardLink]  # (port, answer_timeout=...) -> an opened link
 
 
 @dataclass
@@ -124,7 +124,12 @@ def flash_board(
         say("[1/6] MicroPython firmware: kept (give --firmware to write it)")
 
     say(f"[2/6] reaching MicroPython on {options.port}")
-    link = open_link(options.port)
+    # Freshly written MicroPython makes its filesystem on first boot: give it longer.
+    link = (
+        open_link(options.port, answer_timeout=30.0)
+        if options.firmware
+        else open_link(options.port)
+    )
     try:
         return _provision(options, api, link, say, files, started)
     finally:
@@ -181,6 +186,9 @@ def _provision(
     say("[6/6] resetting the board; waiting for the backend to see the device")
     try:
         reading = _wait_online(options, api, link, device_id, say, redact)
+    except KeyboardInterrupt:
+        say(f"interrupted: device {device_id} is on the board; {retry_hint(options, device_id)}")
+        raise
     except ProvisionError as error:
         raise extended(
             error, f"device {device_id} is kept; {retry_hint(options, device_id)}"
