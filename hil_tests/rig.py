@@ -105,6 +105,9 @@ class Rig:
         return self
 
     def stop(self) -> None:
+        """Idempotent: a second call must not close fd numbers reused by someone else."""
+        if self._stopping.is_set():
+            return
         self._stopping.set()
         self._kill()
         for thread in self._threads:

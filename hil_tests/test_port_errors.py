@@ -6,7 +6,13 @@ import subprocess
 import sys
 import time
 
+import pytest
+
+from fieldline_provision.board_files import BoardFile, upload_changed
+from fieldline_provision.board_link import SerialBoardLink
 from fieldline_provision.cli import main
+from fieldline_provision.errors import BoardDisconnected, PartialUpload
+from hil_tests.rig import Rig
 
 
 def run(capsys, *argv: str) -> tuple[int, str]:
@@ -64,3 +70,37 @@ def test_a_silent_board(other_program_port, capsys):
     code, err = run(capsys, "verify", "--port", port)
     assert code == 4, err
     assert "does not answer" in err and "press EN" in err
+
+
+def test_a_board_that_goes_away_mid_session(tmp_path):
+    # Always a rig: its port can be pulled out from under the link, like a USB cable.
+    rig = Rig(tmp_path / "flash").start()
+    link = SerialBoardLink.open(rig.port)
+    try:
+        assert link.eval("1 + 1") == 2
+        rig.stop()
+        with pytest.raises(BoardDisconnected, match="went away"):
+            link.eval("1 + 1")
+    finally:
+        link.close()
+        rig.stop()
+
+
+def test_an_upload_cut_half_way_says_what_the_board_now_has(board):
+    files = [BoardFile(f"fl_hil/cut/{name}.py", b"x = 1\n" * 50) for name in "abcd"]
+    link = SerialBoardLink.open(board.port)
+    try:
+        # The board refuses the third file: a folder sits where its temporary file goes.
+        link.exec("import os\nfor d in ('fl_hil', 'fl_hil/cut', 'fl_hil/cut/c.py.tmp'):\n"
+                  " try:\n  os.mkdir(d)\n except OSError:\n  pass")  # fmt: skip
+        with pytest.raises(PartialUpload) as caught:
+            upload_changed(link, files)
+        message = str(caught.value)
+        assert "the board now has 2 of 4 updated files (up to fl_hil/cut/b.py)" in message
+        assert "run the same command again" in message
+        hashes = link.file_hashes([f.board_path for f in files])
+        assert [hashes[f.board_path] is not None for f in files] == [True, True, False, False]
+        link.exec("import os\nos.rmdir('fl_hil/cut/c.py.tmp')")
+        assert upload_changed(link, files).uploaded == ["fl_hil/cut/c.py", "fl_hil/cut/d.py"]
+    finally:
+        link.close()
