@@ -12,6 +12,8 @@ from fieldline_backend.common.internal import InternalOnly
 from fieldline_backend.infra.timeseries import QueryError, TimeSeriesUnavailable
 from fieldline_backend.storage.status import device_status
 
+MAX_TS_MS = 9_223_372_036_853  # InfluxDB's last millisecond; SQLite's integers hold it
+
 router = APIRouter(prefix="/internal/telemetry", tags=["internal"], dependencies=[InternalOnly])
 
 
@@ -24,9 +26,9 @@ def read_series(
     request: Request,
     device_id: str,
     fields: str = Query(..., description="comma-separated value names"),
-    start: int = Query(..., description="ms since epoch, inclusive"),
-    stop: int = Query(..., description="ms since epoch, exclusive"),
-    every: int | None = Query(None, gt=0, description="window in ms"),
+    start: int = Query(..., ge=0, le=MAX_TS_MS, description="ms since epoch, inclusive"),
+    stop: int = Query(..., ge=0, le=MAX_TS_MS, description="ms since epoch, exclusive"),
+    every: int | None = Query(None, gt=0, le=MAX_TS_MS, description="window in ms"),
     agg: str | None = None,
 ) -> dict:
     names = [name for name in fields.split(",") if name]

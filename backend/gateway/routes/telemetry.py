@@ -34,6 +34,8 @@ FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 DURATION = re.compile(r"^(\d+)(ms|s|m|h|d|w)$")
 UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 MAX_RAW_WINDOW_POINTS = 1_000_000
+MAX_TS_MS = 9_223_372_036_853  # the last millisecond InfluxDB can hold (2262)
+MAX_EVERY_MS = 366 * 86_400_000
 
 
 def _bad(message: str) -> HTTPException:
@@ -51,11 +53,19 @@ def parse_duration_ms(text: str, what: str) -> int:
         value = int(match.group(1)) * UNIT_MS[match.group(2)]
     if value <= 0:
         raise _bad(f"{what} must be longer than 0")
+    if value > MAX_TS_MS:
+        raise _bad(f"{what} {text[:40]!r} is longer than any time range")
     return value
 
 
 def parse_time_ms(text: str, now_ms: int, what: str) -> int:
-    text = text.strip()
+    value = _time_ms(text.strip(), now_ms, what)
+    if not 0 <= value <= MAX_TS_MS:
+        raise _bad(f"{what} must lie between 1970 and 2262")
+    return value
+
+
+def _time_ms(text: str, now_ms: int, what: str) -> int:
     if text == "now":
         return now_ms
     if text.startswith("-"):
@@ -64,14 +74,15 @@ def parse_time_ms(text: str, now_ms: int, what: str) -> int:
         return int(text)
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        stamp = int(moment.timestamp() * 1000) if moment.tzinfo else None
+    except (ValueError, OverflowError, OSError):
         raise _bad(
             f"{what} {text[:40]!r} is not a time; use ms since epoch, RFC 3339 "
             "(2026-11-26T12:00:00Z) or relative (-1h)"
         ) from None
-    if moment.tzinfo is None:
+    if stamp is None:
         raise _bad(f"{what} {text[:40]!r} needs a time zone, e.g. a trailing Z for UTC")
-    return int(moment.timestamp() * 1000)
+    return stamp
 
 
 async def _storage_get(request: Request, path: str, params: dict | None = None) -> dict:
@@ -121,6 +132,8 @@ async def read_telemetry(
     if agg is not None and agg not in AGGREGATES:
         raise _bad(f"agg {agg[:40]!r} is not one of {', '.join(AGGREGATES)}")
     every_ms = parse_duration_ms(every, "every") if every else None
+    if every_ms and every_ms > MAX_EVERY_MS:
+        raise _bad("every may be at most a year (366d)")
     if every_ms and agg is None:
         raise _bad("every needs agg (mean, min, max, last or count)")
     if every_ms and (stop_ms - start_ms) // every_ms > MAX_RAW_WINDOW_POINTS:
