@@ -140,6 +140,11 @@ def list_alerts(
     )
 
 
+@router.get("/alert-states/standing")
+def standing_states(request: Request) -> list[dict]:
+    return service_of(request).standing()
+
+
 @router.get("/alert-states")
 def list_states(request: Request, owner_id: str, rule_id: str | None = None) -> list[dict]:
     return service_of(request).states(owner_id, rule_id)

@@ -259,6 +259,14 @@ class AlertService:
             deliveries = store.deliveries([row.id for row in rows])
             return [alert_json(row, deliveries.get(row.id, [])) for row in rows]
 
+    def standing(self) -> list[dict]:
+        """What the monitor needs after a restart: the levels it had reported, not ok."""
+        with self.database.session() as session:
+            return [
+                {"rule_id": s.rule_id, "device": s.device_key, "level": s.level}
+                for s in StateStore(session).standing()
+            ]
+
     def states(self, owner_id: str, rule_id: str | None = None) -> list[dict]:
         with self.database.session() as session:
             return [

@@ -127,6 +127,10 @@ class StateStore:
         )
         return list(self.session.scalars(query))
 
+    def standing(self) -> list[AlertStateRow]:
+        """Every (rule, device) whose last reported level is not ok, all owners."""
+        return list(self.session.scalars(select(AlertStateRow).where(AlertStateRow.level != "ok")))
+
     def for_owner(self, owner_id: str, rule_id: str | None = None) -> list[AlertStateRow]:
         query = select(AlertStateRow).where(AlertStateRow.owner_id == owner_id)
         if rule_id:

@@ -48,6 +48,12 @@ class MonitorComponent(Component):
             raise AlertsUnavailable(f"alerts answered {response.status_code} for the rules")
         return response.json()
 
+    async def fetch_told(self) -> dict[tuple[str, str], str]:
+        response = await self.alerts.get("/internal/alert-states/standing")
+        if response.status_code != 200:
+            raise AlertsUnavailable(f"alerts answered {response.status_code} for the states")
+        return {(s["rule_id"], s["device"]): s["level"] for s in response.json()}
+
     async def fetch_devices(self, owner_id: str) -> list[WatchedDevice]:
         from fieldline_backend.devices.client import devices_client_for
 
@@ -79,6 +85,7 @@ class MonitorComponent(Component):
             interval_s=settings.monitor_interval,
             late_after_s=settings.monitor_late_after,
             max_backlog_s=settings.monitor_max_backlog,
+            fetch_told=self.fetch_told,
         )
         self._task = asyncio.create_task(self._run(), name="monitor")
 

@@ -62,6 +62,7 @@ class Monitor:
         max_backlog_s: float = 86400.0,
         concurrency: int = 8,
         clock: Callable[[], float] = time.time,
+        fetch_told: Callable[[], Awaitable[dict[tuple[str, str], str]]] | None = None,
     ):
         self.store = store
         self.fetch_rules = fetch_rules
@@ -73,6 +74,8 @@ class Monitor:
         self.limit = asyncio.Semaphore(concurrency)
         self.clock = clock
         self.tracks: dict[tuple[str, str], Track] = {}
+        self.fetch_told = fetch_told
+        self.told: dict[tuple[str, str], str] | None = None
         self.versions: dict[str, int] = {}  # rule id -> updated_ms we built tracks for
 
     # ---- one cycle ---------------------------------------------------------------------
@@ -83,6 +86,11 @@ class Monitor:
         now = int(self.clock() * 1000)
         rules = [r for r in await self.fetch_rules() if r["kind"] in ("threshold", "deadman")]
         rules = [r for r in rules if r.get("enabled", True)]
+        if self.told is None and self.fetch_told is not None:
+            try:
+                self.told = await self.fetch_told()
+            except Exception as error:  # then every first level is posted: no harm
+                report.errors.append(f"alert states: {error}")
         self._forget_changed(rules)
         owned: dict[str, OwnedDevices] = {}
         for owner in sorted({str(r["owner_id"]) for r in rules}):
@@ -104,11 +112,28 @@ class Monitor:
         return report
 
     def _forget_changed(self, rules: list[dict]) -> None:
+        """A changed rule is judged afresh (its readings again from `for` back); what
+        the alerts service was told is kept. A deleted rule is forgotten."""
         current = {r["id"]: r.get("updated_ms", 0) for r in rules}
-        stale = {rid for rid, version in self.versions.items() if current.get(rid) != version}
-        if stale:
-            self.tracks = {k: v for k, v in self.tracks.items() if k[0] not in stale}
+        changed = {rid for rid, version in self.versions.items() if current.get(rid) != version}
+        if changed:
+            self.tracks = {
+                key: (Track(posted=track.posted) if key[0] in current else None)
+                if key[0] in changed
+                else track
+                for key, track in self.tracks.items()
+            }
+            self.tracks = {key: track for key, track in self.tracks.items() if track is not None}
         self.versions = current
+
+    def _track(self, key: tuple[str, str]) -> Track:
+        track = self.tracks.get(key)
+        if track is None:
+            # After a start, what the alerts service was last told (None: unknown, so
+            # the first level is posted whatever it is; alerts ignores a repeat).
+            posted = self.told.get(key, "ok") if self.told is not None else None
+            track = self.tracks[key] = Track(posted=posted)
+        return track
 
     async def _post_all(self, items: list[tuple[tuple[str, str], str, dict]], report) -> None:
         """Post a cycle's results; a track counts as told only once alerts took it."""
@@ -156,7 +181,7 @@ class Monitor:
         for rule, group in pairs:
             for device in group:
                 key = (rule["id"], device.id)
-                track = self.tracks.setdefault(key, Track())
+                track = self._track(key)
                 last = seen.get(device.id)
                 level = deadman_level(rule, last, rule.get("created_ms", now), now)
                 if level != track.posted:
@@ -217,7 +242,7 @@ class Monitor:
                 continue  # judged next cycle from the same cursor: nothing is skipped
             for device in devices:
                 key = (rule["id"], device.id)
-                track = self.tracks.setdefault(key, Track())
+                track = self._track(key)
                 series = readings.get((rule["field"], device.id), [])
                 out += self._advance(rule, device, key, track, series, now)
         return out

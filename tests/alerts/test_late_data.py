@@ -131,3 +131,11 @@ def test_value_alerts_are_held_while_the_deadman_stands(database):
     # Another device of the same owner is not held by this deadman.
     other = service.receive([note(hot["id"], "crit", device="dev-bbbbbbbbbbbb")])[0]
     assert other["sent"] == "alert"
+    # The same level again (a restarted monitor posting what stands) tells nobody.
+    again = service.receive([note(hot["id"], "crit", device="dev-bbbbbbbbbbbb")])[0]
+    assert again["sent"] is None
+    assert {
+        "rule_id": hot["id"],
+        "device": "dev-bbbbbbbbbbbb",
+        "level": "crit",
+    } in service.standing()
