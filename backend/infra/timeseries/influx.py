@@ -208,7 +208,14 @@ class InfluxStore:
             raise TimeSeriesUnavailable(f"InfluxDB unreachable: {error}") from error
         if response.status_code >= 500:
             raise TimeSeriesUnavailable(f"InfluxDB query failed: {_error_text(response)}")
-        body = response.json()
+        try:
+            body = response.json()
+        except ValueError:
+            # InfluxDB cannot write an infinite aggregate (a mean whose sum overflowed) as
+            # JSON and sends its encoder's error as text instead.
+            raise QueryError(
+                f"InfluxDB could not answer this query: {response.text.strip()[:200]}"
+            ) from None
         if "error" in body:
             raise QueryError(body["error"])
         return body.get("results", [])

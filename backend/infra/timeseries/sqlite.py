@@ -9,6 +9,7 @@ per reading (the newest write wins, where InfluxDB would start a second series).
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -130,6 +131,8 @@ class SQLiteStore:
             rows = self.db.execute(_aggregate_sql(agg, where), [every, every, *args]).fetchall()
         for device, name, window, value, is_bool in rows:
             value = int(value) if agg == "count" else _typed(value, is_bool)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise QueryError(f"field {name!r}: the {agg} overflows a 64-bit float")
             result[device].setdefault(name, []).append((window, value))
         return result
 
