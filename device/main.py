@@ -46,7 +46,7 @@ async def sample_forever(device, drivers, interval_ms, log_readings=False):
         if values:
             try:
                 seq = device.publish(values)
-            except ValueError as exc:  # a driver returned something unsendable: say so, go on
+            except (ValueError, OSError) as exc:  # unsendable values, or flash trouble: go on
                 print("fieldline: reading not stored:", exc)
             else:
                 if log_readings:  # tests compare this with what arrived
