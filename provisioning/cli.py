@@ -8,16 +8,20 @@ every error is printed as one line.
 from __future__ import annotations
 
 import argparse
-import getpass
-import os
-import socket
 import sys
-import time
 from collections.abc import Callable, Sequence
 
-from fieldline_provision import device_config, login_store
-from fieldline_provision.api_client import FieldlineApi
-from fieldline_provision.board_link import BoardLink, SerialBoardLink
+from fieldline_provision import device_config
+from fieldline_provision.account_commands import (
+    cmd_device_delete,
+    cmd_device_list,
+    cmd_device_rotate,
+    cmd_device_show,
+    cmd_login,
+    cmd_logout,
+)
+from fieldline_provision.board_commands import cmd_flash, cmd_monitor, cmd_ports, cmd_verify
+from fieldline_provision.board_link import BoardLink
 from fieldline_provision.errors import (
     ApiRequestFailed,
     ApiUnreachable,
@@ -39,6 +43,7 @@ from fieldline_provision.errors import (
     UsageError,
     WifiNetworkNotFound,
 )
+from fieldline_provision.runtime import Runtime
 
 # The one table from failure to exit code (argparse's own usage errors are 2 as well).
 EXIT_CODES: dict[type[ProvisionError], int] = {
@@ -88,304 +93,6 @@ exit codes: 2 usage, 3 serial port, 4 board not answering, 5 not MicroPython,
   6 board error, 7 API unreachable, 8 not logged in / token refused, 9 API refused,
   10 Wi-Fi network not found, 11 device not online, 12 firmware write failed
 """
-
-
-def stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
-class Runtime:
-    """What a command needs from outside: the board link and the API."""
-
-    def __init__(self, args: argparse.Namespace, link: BoardLink | None) -> None:
-        self.args = args
-        self.injected_link = link
-
-    def open_link(self, port: str, answer_timeout: float = 8.0) -> BoardLink:
-        if self.injected_link is not None:
-            return _Borrowed(self.injected_link)
-        return SerialBoardLink.open(port, answer_timeout=answer_timeout)
-
-    def attach_link(self, port: str) -> BoardLink:
-        if self.injected_link is not None:
-            return _Borrowed(self.injected_link)
-        return SerialBoardLink.attach(port)
-
-    def api(self) -> FieldlineApi:
-        url = getattr(self.args, "api", None) or os.environ.get("FIELDLINE_API_URL")
-        token = getattr(self.args, "token", None) or os.environ.get("FIELDLINE_API_TOKEN")
-        saved = login_store.load()
-        if saved and not url:
-            url = saved.api_url
-        if saved and not token and url == saved.api_url:
-            token = saved.token
-        if not url or not token:
-            raise NotLoggedIn()
-        return FieldlineApi(url, token)
-
-
-class _Borrowed:
-    """An injected link: used like an opened one, but closing it is the owner's job."""
-
-    def __init__(self, link: BoardLink) -> None:
-        self._link = link
-
-    def __getattr__(self, name):
-        return getattr(self._link, name)
-
-    def close(self) -> None:
-        pass
-
-
-# ---- login / logout ------------------------------------------------------------------------
-
-
-def cmd_login(args: argparse.Namespace, rt: Runtime) -> int:
-    saved = login_store.load()
-    url = args.api or (saved.api_url if saved else None)
-    if not url:
-        raise UsageError("give the API address: provision login --api https://host")
-    if args.token:
-        token = args.token
-    else:
-        username = args.username or input("user: ")
-        if args.password_stdin:
-            password = sys.stdin.readline().rstrip("\r\n")
-        else:
-            password = getpass.getpass("password: ")
-        with FieldlineApi(url) as anonymous:
-            access = anonymous.password_login(username, password)
-        with FieldlineApi(url, access) as api:
-            token = api.create_personal_token(f"provision@{socket.gethostname()}")
-    with FieldlineApi(url, token) as api:
-        api.list_devices()  # the token works: fail now, not during a flash
-    path = login_store.save(login_store.SavedLogin(url, token))
-    print(f"logged in to {url}; token saved in {path} (readable by you only)")
-    return 0
-
-
-def cmd_logout(args: argparse.Namespace, rt: Runtime) -> int:
-    if login_store.forget():
-        print("logged out; the saved token was removed (revoke it in the web UI if it leaked)")
-    else:
-        print("not logged in; nothing to remove")
-    return 0
-
-
-# ---- ports -----------------------------------------------------------------------------------
-
-
-def cmd_ports(args: argparse.Namespace, rt: Runtime) -> int:
-    from fieldline_provision.ports import probe_micropython, serial_ports
-
-    ports = serial_ports(extra=args.port or [])
-    if not ports:
-        print("no serial ports found: plug the board in with a data cable")
-        return 0
-    for port in ports:
-        should_probe = not args.no_probe and (port.likely_board or port.device in (args.port or []))
-        if should_probe:
-            port.micropython = probe_micropython(port.device, rt.open_link)
-        mark = "board?" if port.likely_board else "      "
-        answer = {True: "MicroPython answers", False: "no MicroPython", None: "not probed"}
-        bridge = port.bridge or port.description
-        print(f"{mark} {port.device:<16} {port.usb_id:<10} {bridge:<24} {answer[port.micropython]}")
-    return 0
-
-
-# ---- flash -------------------------------------------------------------------------------------
-
-
-def _resolve_port(args: argparse.Namespace) -> str:
-    if args.port:
-        return args.port
-    from fieldline_provision.ports import choose_board_port, serial_ports
-
-    port = choose_board_port(serial_ports())
-    stderr(f"using the one board found: {port}")
-    return port
-
-
-def cmd_flash(args: argparse.Namespace, rt: Runtime) -> int:
-    from pathlib import Path
-
-    from fieldline_provision.flash import FlashOptions, describe_reading, flash_board
-
-    sensors = [device_config.parse_sensor_spec(spec) for spec in args.sensor or []]
-    if not sensors:
-        raise UsageError("give at least one --sensor, e.g. --sensor simulated or --sensor dht22:4")
-    wifi_password = sys.stdin.readline().rstrip("\r\n") if args.wifi_password_stdin else ""
-    ca_pem = Path(args.ca).read_text() if args.ca else None
-    options = FlashOptions(
-        port=_resolve_port(args),
-        sensors=sensors,
-        name=args.name,
-        wifi_ssid=args.wifi_ssid or "",
-        wifi_password=wifi_password,
-        interval_s=args.interval,
-        firmware=Path(args.firmware) if args.firmware else None,
-        chip=args.chip,
-        device_id=args.device_id,
-        online_timeout_s=args.timeout,
-        ca_pem=ca_pem,
-        scan_wifi=not args.no_wifi_scan,
-    )
-    with rt.api() as api:
-        result = flash_board(options, api, rt.open_link, say=stderr)
-    verb = "created" if result.created else "reflashed"
-    print(f"device {result.device_id} {verb} and online")
-    print(f"first reading: {describe_reading(result.first_reading)}")
-    print(
-        f"uploaded {len(result.upload.uploaded)} files + config "
-        f"({result.bytes_uploaded} bytes) in {result.seconds:.1f} s"
-    )
-    return 0
-
-
-# ---- device ------------------------------------------------------------------------------------
-
-
-def cmd_device_list(args: argparse.Namespace, rt: Runtime) -> int:
-    with rt.api() as api:
-        devices = api.list_devices()
-    if not devices:
-        print("no devices yet: provision flash --port PORT --sensor simulated")
-        return 0
-    for device in devices:
-        state = "enabled" if device.get("enabled", True) else "disabled"
-        print(f"{device['id']:<24} {device.get('name', ''):<24} {state}")
-    return 0
-
-
-def last_seen(status: dict) -> str:
-    seen = status.get("last_seen")
-    if isinstance(seen, int | float) and seen > 0:
-        from datetime import UTC, datetime
-
-        return datetime.fromtimestamp(seen / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return str(seen) if seen else "never"
-
-
-def cmd_device_show(args: argparse.Namespace, rt: Runtime) -> int:
-    from fieldline_provision.flash import is_online
-
-    with rt.api() as api:
-        device = api.get_device(args.device_id)
-        status = api.device_status(args.device_id)
-    for key in ("id", "name", "enabled", "created_at", "updated_at"):
-        if key in device:
-            print(f"{key + ':':<12} {device[key]}")
-    metadata = device.get("metadata") or {}
-    print(f"{'metadata:':<12} {', '.join(f'{k}={v}' for k, v in metadata.items()) or '-'}")
-    print(f"{'online:':<12} {is_online(status)}  (last seen {last_seen(status)})")
-    return 0
-
-
-def cmd_device_rotate(args: argparse.Namespace, rt: Runtime) -> int:
-    with rt.api() as api:
-        api.get_device(args.device_id)
-        mqtt = api.rotate_credentials(args.device_id)["mqtt"]
-    if not args.port:
-        print(
-            f"rotated the MQTT password of {args.device_id}; the board keeps the old one until "
-            f"you run `provision flash --port PORT --device-id {args.device_id} ...` "
-            "(or give --port now)"
-        )
-        return 0
-    import json
-
-    link = rt.open_link(args.port)
-    try:
-        current = link.read_file("config.json")
-        config = json.loads(current) if current else None
-        if not isinstance(config, dict) or config.get("device_id") != args.device_id:
-            raise UsageError(
-                f"the board on {args.port} is not configured as {args.device_id}: "
-                f"use `provision flash --port {args.port} --device-id {args.device_id} ...`"
-            )
-        config["mqtt"].update(
-            {k: mqtt[k] for k in ("username", "password", "client_id") if k in mqtt}
-        )
-        link.put_file("config.json", device_config.encode(config))
-        link.reset()
-    finally:
-        link.close()
-    print(f"rotated the MQTT password of {args.device_id} and wrote it to the board on {args.port}")
-    return 0
-
-
-def cmd_device_delete(args: argparse.Namespace, rt: Runtime) -> int:
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise UsageError("deleting needs --yes when not run from a terminal")
-        answer = input(f"delete {args.device_id} and its broker account? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            print("kept")
-            return 0
-    with rt.api() as api:
-        api.delete_device(args.device_id)
-    print(f"deleted {args.device_id}; its board can no longer connect")
-    return 0
-
-
-# ---- monitor / verify ------------------------------------------------------------------------
-
-
-def console_text(data: bytes) -> str:
-    """Board bytes as text: UTF-8 (broken bytes replaced), no control characters but newlines."""
-    text = data.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
-    return "".join(ch for ch in text if ch in "\n\t" or ch >= " ")
-
-
-def cmd_monitor(args: argparse.Namespace, rt: Runtime) -> int:
-    link = rt.attach_link(args.port)
-    stderr(f"console of {args.port} (Ctrl-C to stop)")
-    try:
-        if args.reset:
-            link.reset()
-        deadline = time.monotonic() + args.seconds if args.seconds else None
-        while deadline is None or time.monotonic() < deadline:
-            data = link.read_console(0.2)
-            if data:
-                sys.stdout.write(console_text(data))
-                sys.stdout.flush()
-    finally:
-        link.close()
-    return 0
-
-
-def cmd_verify(args: argparse.Namespace, rt: Runtime) -> int:
-    import json
-
-    from fieldline_provision.board_files import firmware_files
-
-    link = rt.open_link(args.port)
-    try:
-        files = firmware_files()
-        on_board = link.file_hashes([f.board_path for f in files] + ["config.json"])
-        raw_config = link.read_file("config.json")
-        if not args.no_reset:
-            link.reset()
-    finally:
-        link.close()
-    missing = [f.board_path for f in files if on_board.get(f.board_path) is None]
-    differ = [f.board_path for f in files if on_board.get(f.board_path) not in (None, f.sha256)]
-    problems = [f"missing: {path}" for path in missing] + [f"differs: {path}" for path in differ]
-    if raw_config is None:
-        problems.append("missing: config.json")
-    else:
-        try:
-            problems += device_config.config_problems(json.loads(raw_config))
-        except ValueError:
-            problems.append("config.json is not valid JSON")
-    print(f"{len(files) - len(missing) - len(differ)} of {len(files)} files match this version")
-    for problem in problems:
-        print(f"  {problem}")
-    if problems:
-        print(f"fix it with `provision flash --port {args.port} --device-id ID ...`")
-        return 1
-    print("config.json is complete")
-    return 0
 
 
 # ---- the parser ----------------------------------------------------------------------------
