@@ -271,11 +271,12 @@ def bench_latency(samples: int, interval: float, env: dict) -> dict:
                 written[name] = time.time()
                 store.write([Point(ids[name], ts, {"temperature": 35.0, RECEIVED_FIELD: ts})])
             deadline = time.monotonic() + 3 * interval + 30
+            shown = -1
             while len(arrivals) < samples and time.monotonic() < deadline:
                 time.sleep(0.2)
-                say(f"  {len(arrivals)}/{samples} mails") if int(
-                    time.monotonic()
-                ) % 5 == 0 else None
+                if len(arrivals) != shown:
+                    shown = len(arrivals)
+                    say(f"  {shown}/{samples} mails arrived")
             stop.set()
             client.close()
     finally:
