@@ -81,16 +81,29 @@ def test_internal_routes_need_the_internal_token(broker_stack):
         assert http.get(f"/internal/devices/by-client/{new_id()}").status_code == 401
 
 
-def test_a_refused_impostor_does_not_keep_the_real_device_connected(broker_stack, mqtt_client):
-    """amqtt forgets a client id's session when a second CONNECT with that id arrives,
-    even a refused one; disabling the device must still close its connection."""
+def test_a_refused_impostor_neither_cuts_off_nor_shields_the_real_device(broker_stack, mqtt_client):
+    """A CONNECT with a device's client id and a wrong password is refused without
+    touching the device's connection (amqtt 0.12.1 alone would drop its session), and
+    disabling the device still closes that connection."""
     device_id = new_id()
+    username, backend_password = broker_stack.backend_credentials
+    backend = mqtt_client(
+        broker_stack, f"ingestor-{secrets.token_hex(3)}", username, backend_password
+    )
+    assert backend.connect()
     with broker_stack.running.internal_client() as http:
         password = create(http, device_id).json()["password"]
         device = mqtt_client(broker_stack, device_id, device_id, password)
         assert device.connect()
+        commands = f"devices/{device_id}/commands"
+        assert device.subscribe(commands) == 1
         impostor = mqtt_client(broker_stack, device_id, device_id, "guess")
         assert not impostor.connect()
+
+        backend.publish(commands, b"still-yours")
+        device.wait_message(commands, b"still-yours")
+        assert device.connected and not device.disconnects, "the impostor cut the device off"
+
         answer = http.patch(f"/internal/mqtt-accounts/{device_id}", json={"enabled": False})
         assert answer.status_code == 200
     assert device.wait_disconnected(5.0) <= 5.0

@@ -18,8 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from amqtt.adapters import ReaderAdapter, WriterAdapter
 from amqtt.broker import Broker
 from amqtt.contexts import Action
+from amqtt.errors import MQTTError
+from amqtt.mqtt.connack import NOT_AUTHORIZED, ConnackPacket
+from amqtt.mqtt.connect import ConnectPacket
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 
@@ -40,19 +44,27 @@ class AccountDirectory:
 
     accounts: dict[str, BrokerAccount] = field(default_factory=dict)
 
-    def admits(self, session: Session) -> bool:
-        client_id, username, password = session.client_id, session.username, session.password
+    def check(
+        self, client_id: str | None, username: str | None, password: str | None
+    ) -> BrokerAccount | None:
+        """The account these credentials log in to, or None."""
         # An anonymous client (no username) passes a naive lookup; check explicitly.
         if not client_id or not username or password is None:
-            return False
+            return None
         account = self.accounts.get(username)
         if account is None:
-            return False
+            return None
         if account.is_device and client_id != username:
-            return False
+            return None
         if not verify_password(password, account.password_hash):
+            return None
+        return account
+
+    def admits(self, session: Session) -> bool:
+        account = self.check(session.client_id, session.username, session.password)
+        if account is None:
             return False
-        session.attributes[AUTHENTICATED_AS] = (username, account.password_hash)
+        session.attributes[AUTHENTICATED_AS] = (account.username, account.password_hash)
         return True
 
     def allows(self, username: str | None, topic: str, action: Action) -> bool:
@@ -114,19 +126,76 @@ class AccountTopicPlugin(BaseTopicPlugin):
         return directory.allows(session.username, topic, action)
 
 
-class ConnectionTrackingBroker(Broker):
-    """amqtt's Broker, remembering every authenticated connection while it runs.
+class _RecordingReader(ReaderAdapter):
+    def __init__(self, inner: ReaderAdapter):
+        self.inner = inner
+        self.recorded = bytearray()
 
-    amqtt 0.12.1 drops its record of a client id's session when another CONNECT with
-    that id arrives, before authenticating it: a refused impostor would leave the real
-    device's connection running but unlisted in `sessions`, out of reach of a later
-    disconnect. `_client_message_loop` runs exactly as long as an authenticated
-    connection, so tracking it here keeps every open connection closable.
+    async def read(self, n: int = -1) -> bytes:
+        data = await self.inner.read(n)
+        self.recorded += data
+        return data
+
+    def feed_eof(self) -> None:
+        self.inner.feed_eof()
+
+
+class _ReplayReader(ReaderAdapter):
+    """Serves bytes already read from the socket again, then reads on."""
+
+    def __init__(self, replay: bytes, inner: ReaderAdapter):
+        self.replay = bytearray(replay)
+        self.inner = inner
+
+    async def read(self, n: int = -1) -> bytes:
+        if not self.replay:
+            return await self.inner.read(n)
+        if n == -1 or n >= len(self.replay):
+            data = bytes(self.replay)
+            self.replay.clear()
+            rest = n - len(data) if n != -1 else 0
+            return data + (await self.inner.read(rest) if rest else b"")
+        data = bytes(self.replay[:n])
+        del self.replay[:n]
+        return data
+
+    def feed_eof(self) -> None:
+        self.inner.feed_eof()
+
+
+class GuardedBroker(Broker):
+    """amqtt's Broker with two repairs for an embedded broker that admits devices.
+
+    - amqtt 0.12.1 handles the session of a CONNECT's client id (drops it, or takes
+      over its connection) before it authenticates the CONNECT, so a refused impostor
+      that knows a device's id would cut the device off. Here every CONNECT is read and
+      checked first; a refused one gets CONNACK 5 and never reaches amqtt's sessions.
+    - Every authenticated connection is tracked while it runs (`_client_message_loop`
+      lasts exactly as long), so `disconnect_invalid` can always reach it.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any):
+    def __init__(self, *args: Any, directory: AccountDirectory, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        self.directory = directory
         self.connections: dict[int, tuple[Session, Any]] = {}
+
+    async def _initialize_client_session(
+        self, reader: ReaderAdapter, writer: WriterAdapter, remote_address: str, remote_port: int
+    ) -> tuple[Any, Session]:
+        recording = _RecordingReader(reader)
+        try:
+            connect = await ConnectPacket.from_stream(recording)
+            payload = connect.payload
+        except Exception:  # malformed: amqtt reads it again and answers as it does
+            payload = None
+        if payload is not None and payload.client_id:
+            account = self.directory.check(payload.client_id, payload.username, payload.password)
+            if account is None:
+                await ConnackPacket.build(0, NOT_AUTHORIZED).to_stream(writer)
+                await writer.close()
+                raise MQTTError(f"CONNECT refused for client id {payload.client_id!r}")
+        replay = _ReplayReader(bytes(recording.recorded), reader)
+        return await super()._initialize_client_session(replay, writer, remote_address, remote_port)
 
     async def _client_message_loop(self, client_session: Session, handler: Any) -> None:
         self.connections[id(handler)] = (client_session, handler)
@@ -150,7 +219,7 @@ class EmbeddedBroker:
         self.port = port
         self.directory = AccountDirectory(accounts={backend.username: backend})
         self.extra_plugins = dict(extra_plugins or {})
-        self.broker: ConnectionTrackingBroker | None = None
+        self.broker: GuardedBroker | None = None
 
     def config(self) -> dict[str, Any]:
         plugins: dict[str, Any] = {
@@ -164,7 +233,7 @@ class EmbeddedBroker:
         }
 
     async def start(self) -> None:
-        self.broker = ConnectionTrackingBroker(self.config())
+        self.broker = GuardedBroker(self.config(), directory=self.directory)
         await self.broker.start()
         log.info("embedded MQTT broker listening on %s:%s", self.host, self.port)
 
