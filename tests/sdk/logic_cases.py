@@ -207,6 +207,31 @@ def case_reading_restamped_after_sync(workdir):
     assert batch.startswith(b"[{") and batch.endswith(b"}]")
 
 
+def case_device_publish_validates_and_counts_boots(workdir):
+    from fieldline import Device
+
+    data = workdir + "/data"
+    device = Device(device_id="dev-logic", buffer={"dir": data})
+    assert device.clock.boot == 1
+    try:
+        device.publish({"bad name": 1})
+    except ValueError as exc:
+        assert "bad name" in str(exc), str(exc)
+    else:
+        raise AssertionError("publish() accepted an invalid value name")
+    assert device.publish({"t": 1.5}) == 1
+    assert device.publish({"t": 2.5}) == 2
+    records, _ = device.buffer.take(10, 1 << 20)
+    assert [reading.decode(r)[2] for r in records] == [1, 2]
+    device.journal.close()
+    again = Device(device_id="dev-logic", buffer={"dir": data})
+    assert again.clock.boot == 2, "the boot counter must survive a restart"
+    assert again.publish({"t": 3}) == 1, "seq counts readings since boot"
+    left, _ = again.buffer.take(10, 1 << 20)
+    assert len(left) == 3, "unsent readings of the last boot are still there"
+    again.journal.close()
+
+
 CASES = [
     case_wire_connect_exact_bytes,
     case_wire_publish_exact_bytes,
@@ -219,6 +244,7 @@ CASES = [
     case_buffer_serves_ram_then_flash_in_order,
     case_reading_validation,
     case_reading_restamped_after_sync,
+    case_device_publish_validates_and_counts_boots,
 ]
 
 
