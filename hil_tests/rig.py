@@ -33,6 +33,7 @@ import fcntl
 import os
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import termios
@@ -56,6 +57,9 @@ def _become_controlling_terminal() -> None:
     # Runs in the child after setsid(): make stdin (the board pty) its controlling tty so
     # that the line discipline sends SIGINT to MicroPython.
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    # The unix port installs its SIGINT handler while it runs code; until then the default
+    # action would end the process on a Ctrl-C that a board, booting, simply ignores.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class Rig:
