@@ -20,6 +20,7 @@ def cmd_ports(args: argparse.Namespace, rt: Runtime) -> int:
     if not ports:
         print("no serial ports found: plug the board in with a data cable")
         return 0
+    print(f"{'':6} {'PORT':<16} {'USB ID':<10} {'BRIDGE':<24} REPL")
     for port in ports:
         should_probe = not args.no_probe and (port.likely_board or port.device in (args.port or []))
         if should_probe:
