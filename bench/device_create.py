@@ -8,6 +8,9 @@ mqtt_auth in one process and times, N times each:
   create     POST /api/v1/devices -> 201 (returns after the broker applied the change)
   usable     POST /api/v1/devices, then a CONNECT with the new credentials accepted
 
+and, for the real stack, the broker update alone (rewrite both files, SIGHUP, wait until
+Mosquitto admits the reload-check user) with 10, 1000 and 10000 accounts.
+
 Run by hand (needs `scripts/services.sh up` for PostgreSQL):
   .venv/bin/python bench/device_create.py [--count 50] [--stack real|embedded|both]
 """
@@ -40,6 +43,34 @@ from tests.support.servers import (  # noqa: E402
 from tests.support.stack import running_stack  # noqa: E402
 
 SERVICES = ("gateway", "devices", "mqtt_auth")
+
+
+def bench_mosquitto_apply(count: int) -> None:
+    from fieldline_backend.infra.broker import BrokerAccount
+    from fieldline_backend.infra.broker.mosquitto import MosquittoFiles
+    from fieldline_backend.mqtt_auth.passwords import hash_password
+
+    workdir = Path(tempfile.mkdtemp(prefix="fieldline-bench-apply-"))
+    broker = MosquittoInstance(workdir / "mosquitto", free_port()).start()
+    try:
+        files = MosquittoFiles(
+            broker.password_file, broker.acl_file, broker.pid_file, ("127.0.0.1", broker.port)
+        )
+        one_hash = hash_password(secrets.token_urlsafe(24))
+        print("Mosquitto broker update alone (files + SIGHUP + confirmed reload)")
+        for size in (10, 1000, 10000):
+            accounts = [
+                BrokerAccount(f"dev-{n}", one_hash, (f"devices/dev-{n}/#",), ())
+                for n in range(size)
+            ]
+
+            def apply(accounts=accounts) -> None:
+                files._applied = False  # force the rewrite, as after a change
+                asyncio.run(files.apply(accounts))
+
+            print(summary(f"{size} acc", timed(f"{size} acc", min(count, 20), apply)))
+    finally:
+        broker.stop()
 
 
 def timed(label: str, count: int, action: Callable[[], None]) -> list[float]:
@@ -133,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     for kind in ("real", "embedded") if args.stack == "both" else (args.stack,):
         bench_stack(kind, args.count)
+    if args.stack in ("real", "both"):
+        bench_mosquitto_apply(args.count)
     return 0
 
 

@@ -60,10 +60,10 @@ def write_atomically(path: Path, text: str) -> None:
         mode, owner = 0o640, None
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        # No fsync: the files are derived from the database and rewritten whenever
+        # mqtt_auth starts, so a power cut costs nothing that reconciliation won't redo.
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
         os.chmod(temp, mode)
         if os.geteuid() == 0:
             if owner is None:
