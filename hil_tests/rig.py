@@ -43,6 +43,9 @@ import tty
 from pathlib import Path
 
 MICROPYTHON = Path(sys.executable).with_name("micropython")
+# A heap like an ESP32's free heap (the 64-bit unix port's objects are larger, so this is
+# if anything tighter than a board): the SDK, the app and provision's code must fit.
+DEFAULT_HEAPSIZE = "192k"
 
 
 def _board_side_mode(fd: int) -> None:
@@ -69,7 +72,7 @@ class Rig:
         self,
         flash_dir: Path,
         micropython: Path = MICROPYTHON,
-        heapsize: str | None = None,
+        heapsize: str | None = DEFAULT_HEAPSIZE,
         program: list[str] | None = None,
     ) -> None:
         self.flash_dir = Path(flash_dir)
