@@ -8,6 +8,8 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 
+from sqlalchemy import text
+
 from fieldline_backend.alerts.api import EXTRAS_KEY, router
 from fieldline_backend.alerts.outbox import Outbox
 from fieldline_backend.alerts.service import AlertService
@@ -50,7 +52,7 @@ class AlertsComponent(Component):
         def database_ok() -> bool:
             try:
                 with self.service.database.session() as session:
-                    session.execute(__import__("sqlalchemy").text("select 1"))
+                    session.execute(text("select 1"))
                 return True
             except Exception:
                 return False

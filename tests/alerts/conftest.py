@@ -42,6 +42,7 @@ class Mail:
     text: str
     html: str
     message_id: str
+    sender: str
 
 
 def _mail_of(message, to: str) -> Mail:
@@ -53,6 +54,7 @@ def _mail_of(message, to: str) -> Mail:
         text=text.get_content() if text else "",
         html=html.get_content() if html else "",
         message_id=str(message["Message-ID"]),
+        sender=str(message["From"]),
     )
 
 

@@ -51,6 +51,7 @@ def test_breach_held_for_the_duration_mails_each_recipient_once(alert_stack):
     assert "room=north" in mails[0].text and f"/api/v1/devices/{device['id']}" in mails[0].text
     assert "Greenhouse 3" in mails[0].html
     assert mails[0].message_id != mails[1].message_id
+    assert mails[0].sender == "Fieldline <alerts@fieldline.test>"
     [hook] = alert_stack.webhook.bodies
     assert hook["alert"]["level"] == "crit" and hook["alert"]["device_id"] == device["id"]
     [alert] = history(client)
@@ -123,8 +124,19 @@ def test_recovery_when_asked_and_no_flapping_within_the_hysteresis(alert_stack):
     alert_stack.settle()
     assert [m.to for m in alert_stack.mails()].count("quiet@example.com") == 1
     assert [m.to for m in alert_stack.mails()].count("loud@example.com") == 2
-    kinds = [a["kind"] for a in history(client, rule_id=loud["id"])]
-    assert sorted(kinds) == ["alert", "recovery"]
+    loud_history = history(client, rule_id=loud["id"])
+    assert sorted(a["kind"] for a in loud_history) == ["alert", "recovery"]
+    # The history filters: by level, by time (event time, epoch ms or RFC 3339).
+    assert [a["kind"] for a in history(client, rule_id=loud["id"], level="ok")] == ["recovery"]
+    assert len(history(client, level=["crit", "ok"])) == 3
+    recovered_at = next(a["time"] for a in loud_history if a["kind"] == "recovery")
+    assert [a["kind"] for a in history(client, rule_id=loud["id"], since=recovered_at)] == [
+        "recovery"
+    ]
+    assert [a["kind"] for a in history(client, rule_id=loud["id"], until=recovered_at)] == ["alert"]
+    assert history(client, since="2999-01-01T00:00:00Z") == []
+    assert client.get("/api/v1/alerts", params={"level": "bad"}).status_code == 422
+    assert client.get("/api/v1/alerts", params={"since": "soon"}).status_code == 422
 
 
 def test_deadman_offline_alert_and_recovery(alert_stack):
