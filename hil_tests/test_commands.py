@@ -80,13 +80,18 @@ def test_monitor_shows_the_board_console_decoded(board, capsys):
     assert "\r" not in out and "\x04" not in out
 
 
-def test_flash_with_a_wifi_ssid_checks_the_board_can_see_it(board, capsys, monkeypatch):
-    # The rig has no Wi-Fi: refused before any device is created (no API needed: the
-    # API address points nowhere and is never reached).
-    if not board.is_rig:
-        pytest.fail("this test needs the rig (a board without a network module)")
-    argv = ["flash", "--port", board.port, "--sensor", "simulated", "--wifi-ssid", "home"]
-    monkeypatch.setenv("FIELDLINE_API_URL", "http://127.0.0.1:9")
+def test_flash_with_an_unreachable_api_does_not_touch_the_board(board, capsys, monkeypatch):
+    from tests.support.servers import free_port
+
+    monkeypatch.setenv("FIELDLINE_API_URL", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("FIELDLINE_API_TOKEN", "unused")
-    assert main(argv) == 2
-    assert "has no Wi-Fi (no `network` module)" in capsys.readouterr().err
+    assert main(["flash", "--port", board.port, "--sensor", "simulated"]) == 7
+    assert "cannot reach the Fieldline API" in capsys.readouterr().err
+    link = SerialBoardLink.open(board.port)
+    try:
+        assert (
+            link.file_hashes(["lib/fieldline/__init__.py"]) == {"lib/fieldline/__init__.py": None}
+            or not board.is_rig
+        )
+    finally:
+        link.close()

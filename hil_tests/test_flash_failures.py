@@ -69,3 +69,16 @@ def test_unreachable_broker_keeps_the_device_and_names_the_suspect(
         device_id = re.search(r"device (dev-\S+) is kept", last).group(1)
         assert f"--device-id {device_id}" in last
         assert backend.device_ids() == [device_id]
+
+
+def test_a_wifi_network_the_board_cannot_see_creates_nothing(
+    board, tmp_path, pg_database, monkeypatch, capsys
+):
+    if not board.is_rig:
+        pytest.fail("this test needs the rig (a board without a network module)")
+    with running_backend(tmp_path / "backend", pg_database) as backend:
+        login(backend, monkeypatch, capsys)
+        argv = ["flash", "--port", board.port, "--sensor", "simulated", "--wifi-ssid", "home"]
+        assert main(argv) == 2
+        assert "has no Wi-Fi (no `network` module)" in capsys.readouterr().err
+        assert backend.device_ids() == []

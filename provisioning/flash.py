@@ -1,6 +1,7 @@
 """`provision flash`: from a board on a serial port to a device sending readings.
 
-Steps, in the order that leaves the least behind when one fails:
+Steps, in the order that leaves the least behind when one fails (before them, the API is
+asked once whether it answers, takes the token and knows --device-id):
   1. --firmware: erase and write MicroPython (esptool);
   2. reach MicroPython's raw REPL and, with --wifi-ssid, check that the board sees that
      network (both fail before anything is created);
@@ -113,6 +114,12 @@ def flash_board(
     started = time.monotonic()
     validate_options(options)
     files = firmware_files() if files is None else files
+    # The API answers and takes the token (and --device-id exists) before the board is
+    # touched: a wrong address or an expired token costs nothing.
+    if options.device_id:
+        api.get_device(options.device_id)
+    else:
+        api.list_devices()
 
     if options.firmware:
         from fieldline_provision.firmware import firmware_plan, write_firmware
@@ -162,7 +169,6 @@ def _provision(
     else:
         device_id = options.device_id
         say(f"[4/6] rotating the credentials of device {device_id}")
-        api.get_device(device_id)  # a clear 404 before anything changes
         mqtt = api.rotate_credentials(device_id)["mqtt"]
     redact = Redactor()
     redact.add(mqtt.get("password", ""), options.wifi_password)
