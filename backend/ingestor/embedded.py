@@ -45,7 +45,7 @@ class TelemetryCapturePlugin(BasePlugin):
         if not isinstance(packet, PublishPacket) or session is None:
             return
         topic = packet.topic_name or ""
-        if not topic.endswith("/telemetry"):
+        if not topic.endswith(("/telemetry", "/status/buffer")):
             return
         headers = message_headers(topic, self.clock)
         # The topic names the device; only that device may publish there (the broker's

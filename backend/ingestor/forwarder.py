@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 SHARED_GROUP = "$share/ingestors/"
 TELEMETRY = "devices/+/telemetry"
 STATUS = "devices/+/status"
+DROPS = "devices/+/status/buffer"  # the SDK's reports of readings it dropped
 
 
 class Forwarder:
@@ -33,7 +34,7 @@ class Forwarder:
         publisher: TelemetryPublisher,
         username: str | None = None,
         password: str | None = None,
-        topics: tuple[str, ...] = (TELEMETRY, STATUS),
+        topics: tuple[str, ...] = (TELEMETRY, STATUS, DROPS),
         shared: bool = True,
     ):
         self.host, self.port = host, port
@@ -43,6 +44,7 @@ class Forwarder:
         self.forwarded = 0
         self.ignored = 0
         self.connected = threading.Event()
+        self.stopping = False
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -63,6 +65,7 @@ class Forwarder:
         self.client.loop_start()
 
     def stop(self) -> None:
+        self.stopping = True
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -78,7 +81,8 @@ class Forwarder:
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
         self.connected.clear()
-        log.warning("ingestor lost the MQTT broker (%s); reconnecting", reason_code)
+        if not self.stopping:
+            log.warning("ingestor lost the MQTT broker (%s); reconnecting", reason_code)
 
     def _on_message(self, client, _userdata, message: mqtt.MQTTMessage) -> None:
         headers = message_headers(message.topic, self.clock)

@@ -12,7 +12,7 @@ import re
 import threading
 import time
 
-TOPIC = re.compile(r"^devices/([^/+#]+)/(telemetry|status)$")
+TOPIC = re.compile(r"^devices/([^/+#]+)/(telemetry|status|status/buffer)$")
 
 
 class ArrivalClock:

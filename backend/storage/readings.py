@@ -107,3 +107,26 @@ def _counter(item: dict, key: str, where: str, upper: int = MAX_COUNTER) -> int 
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= upper:
         raise InvalidPayload(f"{where}'{key}' must be a whole number from 0 to {upper}")
     return value
+
+
+def parse_drop_report(body: bytes) -> tuple[int, int]:
+    """`{"dropped": n, "boot": b}` on devices/<id>/status/buffer: (boot, dropped), where
+    dropped counts since that boot began (the SDK keeps the count in RAM)."""
+    readings_like = parse_json_object(body)
+    boot = _counter(readings_like, "boot", "")
+    dropped = _counter(readings_like, "dropped", "")
+    if boot is None or dropped is None:
+        raise InvalidPayload('a drop report is {"dropped": <count>, "boot": <boot>}')
+    return boot, dropped
+
+
+def parse_json_object(body: bytes) -> dict:
+    if len(body) > MAX_PAYLOAD_BYTES:
+        raise InvalidPayload(f"payload of {len(body)} bytes is over the {MAX_PAYLOAD_BYTES} limit")
+    try:
+        document = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, RecursionError, json.JSONDecodeError):
+        raise InvalidPayload("payload is not a JSON object in UTF-8") from None
+    if not isinstance(document, dict):
+        raise InvalidPayload("payload must be a JSON object")
+    return document

@@ -28,9 +28,14 @@ from fieldline_backend.infra.timeseries import (
 )
 from fieldline_backend.infra.timeseries.lineprotocol import RESERVED_TAG_KEYS, representable_tag
 from fieldline_backend.storage.devices import DeviceDirectory, DeviceInfo
-from fieldline_backend.storage.readings import InvalidPayload, Reading, parse_payload
+from fieldline_backend.storage.readings import (
+    InvalidPayload,
+    Reading,
+    parse_drop_report,
+    parse_payload,
+)
 
-TOPIC = re.compile(r"^devices/([^/]+)/(telemetry|status)$")
+TOPIC = re.compile(r"^devices/([^/]+)/(telemetry|status|status/buffer)$")
 
 
 @dataclass
@@ -41,11 +46,22 @@ class StatusChange:
 
 
 @dataclass
+class DropReport:
+    """The SDK's count of readings it dropped from its buffer since `boot` began."""
+
+    device_id: str
+    boot: int
+    dropped: int
+    ts_ms: int
+
+
+@dataclass
 class Batch:
     """What one batch of messages turned into."""
 
     points_by_message: list[tuple[QueueMessage, list[Point]]] = field(default_factory=list)
     statuses: list[StatusChange] = field(default_factory=list)
+    drop_reports: list[DropReport] = field(default_factory=list)
     dead: list[tuple[QueueMessage, str]] = field(default_factory=list)
     duplicates: int = 0
 
@@ -116,6 +132,14 @@ class StorageService:
                 batch.dead.append((message, f"unknown device: no MQTT account {client_id!r}"))
                 continue
             arrival = received_at(message)
+            if kind == "status/buffer":
+                try:
+                    report = parse_drop_report(message.body)
+                except InvalidPayload as error:
+                    batch.dead.append((message, f"invalid payload: {error}"))
+                    continue
+                batch.drop_reports.append(DropReport(info.device_id, *report, arrival))
+                continue
             if kind == "status":
                 state = message.body.strip().lower()
                 if state not in (b"online", b"offline"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from fieldline_backend.infra.timeseries import ReadingMark
+from fieldline_backend.infra.timeseries import DropReport, ReadingMark
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -38,11 +38,27 @@ def completeness(marks: Iterable[ReadingMark]) -> dict:
     }
 
 
+def reported_drops(reports: Iterable[DropReport], since_ms: int) -> int:
+    """Readings the device reported dropping after since_ms. Reports are counts since
+    their boot began: per boot, the newest count minus the last one before the window."""
+    newest: dict[int, int] = {}
+    before: dict[int, int] = {}
+    for report in reports:
+        target = newest if report.ts_ms >= since_ms else before
+        target[report.boot] = max(target.get(report.boot, 0), report.dropped)
+    return sum(max(count - before.get(boot, 0), 0) for boot, count in newest.items())
+
+
 def device_status(store, device_id: str, now_ms: int) -> dict:
     status = store.statuses([device_id]).get(device_id)
     seen = store.last_seen([device_id]).get(device_id)
     day = store.marks(device_id, now_ms - DAY_MS, now_ms + 60_000)
     hour = [m for m in day if m.ts_ms >= now_ms - HOUR_MS]
+    reports = store.drop_reports(device_id, now_ms - 2 * DAY_MS, now_ms + 60_000)
+    hour_report = completeness(hour)
+    day_report = completeness(day)
+    hour_report["device_dropped"] += reported_drops(reports, now_ms - HOUR_MS)
+    day_report["device_dropped"] += reported_drops(reports, now_ms - DAY_MS)
     last_seen = max([t for t in (seen, status.ts_ms if status else None) if t is not None] or [0])
     recently = bool(seen and now_ms - seen < ONLINE_GRACE_MS)
     online = status.online if status is not None else recently
@@ -51,5 +67,5 @@ def device_status(store, device_id: str, now_ms: int) -> dict:
         "status": "online" if online else "offline",
         "last_seen": last_seen or None,
         "readings_last_hour": len(hour),
-        "completeness": {"last_hour": completeness(hour), "last_day": completeness(day)},
+        "completeness": {"last_hour": hour_report, "last_day": day_report},
     }

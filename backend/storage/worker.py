@@ -143,7 +143,7 @@ class StorageWorker:
             )
         self.stats.stored_messages += len(batch.points_by_message)
         self.stats.stored_readings += len(batch.points)
-        self.stats.status_changes += len(batch.statuses)
+        self.stats.status_changes += len(batch.statuses) + len(batch.drop_reports)
         self.stats.duplicates_skipped += batch.duplicates
         self.stats.last_error = None
 
@@ -151,6 +151,8 @@ class StorageWorker:
         store = self.service.store
         for change in batch.statuses:
             store.write_status(change.device_id, change.online, change.ts_ms)
+        for report in batch.drop_reports:
+            store.write_drops(report.device_id, report.boot, report.dropped, report.ts_ms)
         try:
             store.write(batch.points)
         except TimeSeriesRejected:

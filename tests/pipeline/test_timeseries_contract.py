@@ -105,6 +105,13 @@ def test_marks_and_statuses(store):
         (BASE + 1, 2, 3, 4),
         (BASE + 2, None, None, None),
     ]
+    store.write_drops("a", 2, 5, BASE + 3)
+    store.write_drops("a", 2, 9, BASE + 4)
+    store.write_drops("b", 1, 1, BASE + 4)
+    assert [(r.ts_ms, r.boot, r.dropped) for r in store.drop_reports("a", BASE, BASE + 10)] == [
+        (BASE + 3, 2, 5),
+        (BASE + 4, 2, 9),
+    ]
     store.write_status("a", True, BASE)
     store.write_status("a", False, BASE + 5)
     status = store.statuses(["a", "b"])

@@ -95,6 +95,21 @@ def test_completeness_counts_gaps_per_boot_and_reported_drops():
     assert completeness([])["ratio"] is None
 
 
+def test_reported_drops_are_counted_per_boot_since_the_window_began():
+    from fieldline_backend.infra.timeseries import DropReport
+    from fieldline_backend.storage.status import reported_drops
+
+    reports = [
+        DropReport(5, 1, 2),
+        DropReport(15, 1, 6),
+        DropReport(20, 2, 3),
+        DropReport(25, 2, 4),
+    ]
+    assert reported_drops(reports, 10) == (6 - 2) + 4
+    assert reported_drops(reports, 0) == 6 + 4
+    assert reported_drops(reports, 30) == 0
+
+
 def test_query_times_and_durations():
     now = 1_764_000_000_000
     assert parse_time_ms("-1h", now, "start") == now - 3_600_000

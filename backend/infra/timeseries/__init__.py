@@ -77,6 +77,7 @@ BOOT_FIELD = "@boot"
 DROPPED_FIELD = "@dropped"
 RECEIVED_FIELD = "@received"
 STATUS_MEASUREMENT = "device_status"
+DROPS_MEASUREMENT = "device_drops"
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,15 @@ class ReadingMark:
     boot: int | None
     seq: int | None
     dropped: int | None
+
+
+@dataclass(frozen=True)
+class DropReport:
+    """A device's count of readings dropped from its buffer since `boot` began."""
+
+    ts_ms: int
+    boot: int
+    dropped: int
 
 
 @dataclass(frozen=True)

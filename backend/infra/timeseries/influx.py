@@ -17,11 +17,13 @@ import httpx
 from fieldline_backend.infra.timeseries import (
     BOOT_FIELD,
     DROPPED_FIELD,
+    DROPS_MEASUREMENT,
     MEASUREMENT,
     RECEIVED_FIELD,
     SEQ_FIELD,
     STATUS_MEASUREMENT,
     DeviceStatus,
+    DropReport,
     Point,
     QueryError,
     ReadingMark,
@@ -96,6 +98,23 @@ class InfluxStore:
     def write_status(self, device_id: str, online: bool, ts_ms: int) -> None:
         point = Point(device_id=device_id, ts_ms=ts_ms, fields={"online": online})
         self._write_lines(to_lines([point], STATUS_MEASUREMENT))
+
+    def write_drops(self, device_id: str, boot: int, dropped: int, ts_ms: int) -> None:
+        point = Point(device_id=device_id, ts_ms=ts_ms, fields={"boot": boot, "dropped": dropped})
+        self._write_lines(to_lines([point], DROPS_MEASUREMENT))
+
+    def drop_reports(self, device_id: str, start_ms: int, stop_ms: int) -> list[DropReport]:
+        rows = self._select(
+            f'SELECT "boot", "dropped" FROM {quote_ident(DROPS_MEASUREMENT)} '
+            f"WHERE {_devices_clause([device_id])} AND time >= {int(start_ms)}ms "
+            f"AND time < {int(stop_ms)}ms"
+        )
+        return [
+            DropReport(int(ts), int(boot), int(dropped))
+            for series in rows
+            for ts, boot, dropped in series.get("values", [])
+            if boot is not None and dropped is not None
+        ]
 
     def _write_lines(self, body: str) -> None:
         try:

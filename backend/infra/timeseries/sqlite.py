@@ -21,6 +21,7 @@ from fieldline_backend.infra.timeseries import (
     RECEIVED_FIELD,
     SEQ_FIELD,
     DeviceStatus,
+    DropReport,
     Point,
     QueryError,
     ReadingMark,
@@ -38,6 +39,9 @@ CREATE TABLE IF NOT EXISTS reading_values (
     device_id TEXT NOT NULL, field TEXT NOT NULL, ts_ms INTEGER NOT NULL,
     value NOT NULL, is_bool INTEGER NOT NULL,
     PRIMARY KEY (device_id, field, ts_ms)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS device_drops (
+    device_id TEXT NOT NULL, ts_ms INTEGER NOT NULL, boot INTEGER NOT NULL,
+    dropped INTEGER NOT NULL, PRIMARY KEY (device_id, ts_ms)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS device_status (
     device_id TEXT PRIMARY KEY, online INTEGER NOT NULL, ts_ms INTEGER NOT NULL);
 """
@@ -80,6 +84,25 @@ class SQLiteStore:
             self._write_status(device_id, online, ts_ms)
         except sqlite3.OperationalError as error:
             raise TimeSeriesUnavailable(f"SQLite time series {self.path}: {error}") from error
+
+    def write_drops(self, device_id: str, boot: int, dropped: int, ts_ms: int) -> None:
+        try:
+            with self.lock, self.db:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO device_drops VALUES (?, ?, ?, ?)",
+                    (device_id, ts_ms, boot, dropped),
+                )
+        except sqlite3.OperationalError as error:
+            raise TimeSeriesUnavailable(f"SQLite time series {self.path}: {error}") from error
+
+    def drop_reports(self, device_id: str, start_ms: int, stop_ms: int) -> list[DropReport]:
+        with self.lock:
+            rows = self.db.execute(
+                "SELECT ts_ms, boot, dropped FROM device_drops WHERE device_id = ? "
+                "AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms",
+                (device_id, int(start_ms), int(stop_ms)),
+            ).fetchall()
+        return [DropReport(ts, boot, dropped) for ts, boot, dropped in rows]
 
     def _write_status(self, device_id: str, online: bool, ts_ms: int) -> None:
         with self.lock, self.db:
