@@ -12,9 +12,17 @@ from fieldline_backend.alerts.payloads import Notification
 from fieldline_backend.alerts.service import AlertService
 from fieldline_backend.common.db import Database
 
+LATE_AFTER = 4.0
 
-def test_a_drained_backlog_gives_one_digest_not_fresh_alarms(alert_stack):
-    stack = alert_stack
+
+@pytest.fixture
+def late_stack(start_alert_stack):
+    with start_alert_stack(monitor_late_after=LATE_AFTER) as stack:
+        yield stack
+
+
+def test_a_drained_backlog_gives_one_digest_not_fresh_alarms(late_stack):
+    stack = late_stack
     client = stack.user()
     device = stack.device(client, "Weather mast")
     stack.rule(
@@ -41,9 +49,9 @@ def test_a_drained_backlog_gives_one_digest_not_fresh_alarms(alert_stack):
     outage_began = int(time.time() * 1000)
     stack.wait_mails(1, to="ops@example.com")  # offline
     # The device comes back and drains what it buffered: taken during the outage, hot,
-    # and older on arrival than late_after (3 s) by a clear margin.
+    # and older on arrival than late_after by a clear margin.
     backlog = [outage_began + 100 + index * 125 for index in range(8)]
-    while time.time() * 1000 < backlog[-1] + 5000:
+    while time.time() * 1000 < backlog[-1] + LATE_AFTER * 1000 + 3000:
         time.sleep(0.1)
     for index, ts in enumerate(backlog):
         stack.write(device["id"], ts, temperature=35.0 + index)
