@@ -36,7 +36,8 @@ class TelemetryCapturePlugin(BasePlugin):
 
     def __init__(self, context) -> None:
         super().__init__(context)
-        self.queue = LocalQueue(self.config.queue_path)
+        # Short: a locked file must not stall the broker's event loop for long.
+        self.queue = LocalQueue(self.config.queue_path, busy_timeout=2.0)
         self.clock = ArrivalClock()
         self.captured = 0
 
@@ -54,8 +55,29 @@ class TelemetryCapturePlugin(BasePlugin):
             return
         if session.username != session.client_id:
             return
-        self.queue.put_many([(bytes(packet.data or b""), headers)])
+        try:
+            self.queue.put_many([(bytes(packet.data or b""), headers)])
+        except Exception:
+            log.exception(
+                "could not keep a message of %s durably; closing its connection so that "
+                "no PUBACK goes out and the device sends it again",
+                session.client_id,
+            )
+            self._refuse_puback(session.client_id)
+            return
         self.captured += 1
+
+    def _refuse_puback(self, client_id: str) -> None:
+        """Stop this connection's writes now (the PUBACK task runs after us) and drop it."""
+        broker = getattr(self.context, "_broker_instance", None)
+        entry = broker.sessions.get(client_id) if broker is not None else None
+        writer = getattr(entry[1], "writer", None) if entry else None
+        if writer is None:
+            return
+        writer.is_closed = True  # amqtt's StreamWriterAdapter.write() is then a no-op
+        transport = getattr(getattr(writer, "_writer", None), "transport", None)
+        if transport is not None:
+            transport.abort()
 
     async def close(self) -> None:
         self.queue.close()

@@ -118,3 +118,26 @@ def test_whole_embedded_process_sigkilled_while_readings_flow(tmp_path):
         device.close()
     finally:
         node.stop()
+
+
+@pytest.mark.parametrize("pipeline_kind", ["embedded"])
+def test_a_message_the_queue_cannot_keep_gets_no_puback_and_comes_again(start_pipeline):
+    import sqlite3
+    import time
+
+    with start_pipeline(("mqtt_auth", "ingestor")) as pipeline:
+        device = pipeline.account("owner-e", "disk-full")
+        path = pipeline.settings.data_dir / "queue.db"
+        blocker = sqlite3.connect(path)
+        blocker.execute("BEGIN EXCLUSIVE")  # the queue file cannot take anything now
+        info = device.publish(reading(1, ts=1_764_000_000_001))
+        time.sleep(4)  # the capture gives up after 2 s and drops the connection
+        assert not info._published, "a PUBACK went out for a message nobody kept"
+        blocker.rollback()
+        blocker.close()
+        # paho reconnects and sends the message again; now it is kept and acknowledged.
+        wait_for(lambda: info._published, 30, "the PUBACK after the retry")
+        queue = LocalQueue(path)
+        assert queue.depth() == 1
+        queue.close()
+        device.close()

@@ -33,13 +33,13 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 class LocalQueue:
     """Publisher, consumer and dead-letter box on the same file."""
 
-    def __init__(self, path: Path | str, lease_seconds: float = 30.0):
+    def __init__(self, path: Path | str, lease_seconds: float = 30.0, busy_timeout: float = 30.0):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.lease = lease_seconds
         self.consumer_id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.lock = threading.Lock()
-        self.db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30)
+        self.db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=busy_timeout)
         with self.lock:
             self.db.execute("PRAGMA journal_mode=WAL")
             # FULL: a committed message survives a power cut, not only a crash.
