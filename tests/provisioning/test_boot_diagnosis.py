@@ -17,6 +17,22 @@ def test_wifi_network_not_found_is_its_own_error():
 @pytest.mark.parametrize(
     ("console", "suspect"),
     [
+        # What the SDK prints (sdk/fieldline/device.py), line for line:
+        (
+            "fieldline: retry in 1000 ms (attempt 1, Wi-Fi did not connect)\n",
+            "suspect Wi-Fi",
+        ),
+        (
+            "fieldline: connecting to 10.0.0.5:8883 (attempt 1)\n"
+            "fieldline: broker refused the connection: not authorized; check "
+            "mqtt.username and mqtt.password in config.json\n",
+            "suspect credentials",
+        ),
+        (
+            "fieldline: connecting to 10.0.0.5:8883 (attempt 1)\n"
+            "fieldline: retry in 1000 ms (attempt 1, connect failed: OSError(113,))\n",
+            "suspect broker",
+        ),
         ("wifi: connecting to home\nwifi: AUTH_FAIL\n", "suspect Wi-Fi"),
         ("wifi: connecting to home\n", "suspect Wi-Fi"),
         (
