@@ -89,3 +89,13 @@ def test_flash_with_an_unreachable_api_does_not_touch_the_board(board, capsys, m
     assert "cannot reach the Fieldline API" in capsys.readouterr().err
     if board.is_rig:  # a fresh rig: still empty
         assert list(board.rig.flash_dir.iterdir()) == []
+
+
+def test_a_caller_can_inject_its_connected_link(provisioned, capsys):
+    link = SerialBoardLink.open(provisioned.port)
+    try:
+        assert main(["verify", "--port", provisioned.port, "--no-reset"], link=link) == 0
+        assert "config.json is complete" in capsys.readouterr().out
+        assert link.eval("6 * 7") == 42  # main used it and left it open: it is the caller's
+    finally:
+        link.close()
