@@ -16,12 +16,14 @@ from functools import cached_property
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 
 from fieldline_backend.common.component import Component
 from fieldline_backend.common.db import Database
 from fieldline_backend.common.internal import INTERNAL_TOKEN_HEADER
 from fieldline_backend.common.settings import SERVICES, Settings
+from fieldline_backend.gateway.validation import validation_error_response
 from fieldline_backend.infra.broker import start_embedded_broker
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,11 @@ def build_component(ctx: Context, service: str) -> Component:
     return module.build(ctx)
 
 
+async def _validation_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    return validation_error_response(error)
+
+
 def build_runtime(settings: Settings, services: Sequence[str] = SERVICES) -> FastAPI:
     unknown = set(services) - set(SERVICES)
     if unknown:
@@ -101,6 +108,9 @@ def build_runtime(settings: Settings, services: Sequence[str] = SERVICES) -> Fas
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    # Every route, public or internal: a 422 that can be written even for the NaN and
+    # lone-surrogate input FastAPI's default handler fails on with a 500.
+    app.add_exception_handler(RequestValidationError, _validation_error)
     for component in components:
         for router in component.routers:
             app.include_router(router)

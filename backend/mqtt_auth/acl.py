@@ -18,10 +18,10 @@ def device_rules(client_id: str) -> list[tuple[str, str]]:
     return [(PUBLISH, f"devices/{client_id}/#"), (SUBSCRIBE, f"devices/{client_id}/commands")]
 
 
-# The backend (ingestor) reads every device's telemetry and status, also through the
+# The backend (ingestor) reads every device's telemetry, status and drop reports, also through the
 # shared subscription $share/ingestors/..., and writes commands.
 BACKEND_PUBLISH = ("devices/+/commands",)
-BACKEND_SUBSCRIBE = ("devices/+/telemetry", "devices/+/status")
+BACKEND_SUBSCRIBE = ("devices/+/telemetry", "devices/+/status", "devices/+/status/buffer")
 
 
 def topic_matches(topic_filter: str, topic: str) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fieldline_backend.app import Context
@@ -85,11 +86,28 @@ class MqttAuthComponent(Component):
             await self.accounts.broker.close()
 
 
+def storage_cache_invalidator(ctx: Context) -> Callable[[str], Awaitable[None]] | None:
+    """Drops a device from storage's enrichment cache, wherever storage runs (None when
+    storage runs neither here nor at a configured FIELDLINE_STORAGE_URL)."""
+    if "storage" not in ctx.services and not ctx.settings.storage_url:
+        return None
+
+    async def invalidate(client_id: str) -> None:
+        async with ctx.service_client("storage", timeout=2.0) as client:
+            response = await client.post(
+                "/internal/telemetry/device-cache/invalidate", json={"client_id": client_id}
+            )
+            response.raise_for_status()
+
+    return invalidate
+
+
 def build(ctx: Context) -> Component:
     accounts = MqttAccounts(
         repository=AccountRepository(ctx.database),
         broker=UnmanagedBroker(),  # replaced on start, once the broker exists
         backend=backend_account(ctx.settings),
+        on_device_changed=storage_cache_invalidator(ctx),
     )
     ctx.extras["mqtt_accounts"] = accounts
     component = MqttAuthComponent(name="mqtt_auth", ctx=ctx, accounts=accounts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fieldline_backend.infra.broker import RESERVED_USERNAMES, BrokerAccess, BrokerAccount
@@ -71,10 +72,14 @@ class MqttAccounts:
         repository: AccountRepository,
         broker: BrokerAccess,
         backend: BrokerAccount | None,
+        on_device_changed: Callable[[str], Awaitable[None]] | None = None,
     ):
         self.repository = repository
         self.broker = broker
         self._backend = backend  # the ingestor's account, installed next to the devices'
+        # Tells the readers of device info (storage's enrichment cache) that a device's
+        # name, tags, state or existence changed, so the next reading sees it at once.
+        self.on_device_changed = on_device_changed
         # One broker update at a time, each from a fresh read of the database, so a
         # slower update never overwrites a newer one with an older picture. Changes
         # that wait for the lock are covered by one update that read the database
@@ -142,6 +147,7 @@ class MqttAccounts:
             state = "enabled" if enabled else "disabled"
             log.info("mqtt account %s", state, extra={"client_id": client_id})
             await self.sync_broker()
+        await self._device_changed(client_id)
         return _info(record)
 
     async def delete(self, client_id: str) -> None:
@@ -149,6 +155,20 @@ class MqttAccounts:
             raise AccountNotFound(client_id)
         log.info("mqtt account deleted", extra={"client_id": client_id})
         await self.sync_broker()
+        await self._device_changed(client_id)
+
+    async def _device_changed(self, client_id: str) -> None:
+        if self.on_device_changed is None:
+            return
+        try:
+            await self.on_device_changed(client_id)
+        except Exception as error:  # the readers' cache TTL still bounds the staleness
+            log.warning(
+                "could not tell storage that device %s changed (%s); its cached info "
+                "expires on its own",
+                client_id,
+                error,
+            )
 
     async def device_info(self, client_id: str) -> DeviceInfo | None:
         record = await asyncio.to_thread(self.repository.get, client_id)

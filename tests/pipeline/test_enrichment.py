@@ -1,6 +1,6 @@
 """Enrichment from mqtt_auth (the real component): a device deleted while its readings
 wait in the queue is dead-lettered as unknown; changed metadata reaches the tags once
-the cached entry is dropped (the invalidation endpoint) or expires."""
+the cached entry is dropped: mqtt_auth tells storage on every change."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def test_readings_of_a_deleted_device_are_dead_lettered_as_unknown(start_pipelin
         box.close()
 
 
-def test_changed_metadata_reaches_the_tags_after_invalidation(start_pipeline):
+def test_changed_metadata_reaches_the_tags_of_the_next_reading(start_pipeline):
     with start_pipeline() as pipeline:
         device = pipeline.account("owner-m", "mover", {"room": "kitchen"})
         device.publish_all([reading(1, ts=1_764_000_000_001)])
@@ -37,10 +37,6 @@ def test_changed_metadata_reaches_the_tags_after_invalidation(start_pipeline):
                 f"/internal/mqtt-accounts/{device.client_id}", json={"metadata": {"room": "attic"}}
             )
             assert changed.status_code == 200, changed.text
-            dropped = http.post(
-                "/internal/telemetry/device-cache/invalidate", json={"client_id": device.client_id}
-            )
-            assert dropped.status_code == 204
         device.publish_all([reading(2, ts=1_764_000_000_002)])
         pipeline.wait_stored({device.device_id: 2})
         rooms = sorted(tags["room"] for tags in pipeline.tags_of(device.device_id))
