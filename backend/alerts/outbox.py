@@ -18,6 +18,7 @@ import httpx
 
 from fieldline_backend.alerts.messages import email_for
 from fieldline_backend.alerts.store import OutboxStore, now_ms
+from fieldline_backend.common import metrics
 from fieldline_backend.common.db import Database
 from fieldline_backend.infra.mail import Mailer, MailPermanentError, MailTemporaryError
 
@@ -127,12 +128,16 @@ class Outbox:
                 )
                 await self.mailer.send(mail)
         except MailPermanentError as error:
+            metrics.ALERTS_FAILURES.labels(metrics.channel_label(item["channel"]), "failed").inc()
             await asyncio.to_thread(self._finish, item, "failed", str(error))
             log.warning("outbox: message %s refused for good: %s", item["id"], error)
             return False
         except (MailTemporaryError, httpx.HTTPError, OSError) as error:
             text = f"{type(error).__name__}: {error}"
-            if item["attempts"] >= self.max_attempts:
+            gave_up = item["attempts"] >= self.max_attempts
+            outcome = "failed" if gave_up else "retry"
+            metrics.ALERTS_FAILURES.labels(metrics.channel_label(item["channel"]), outcome).inc()
+            if gave_up:
                 await asyncio.to_thread(
                     self._finish, item, "failed", f"gave up after {item['attempts']}: {text}"
                 )
@@ -147,6 +152,7 @@ class Outbox:
                 )
             return False
         await asyncio.to_thread(self._finish, item, "sent", None)
+        metrics.ALERTS_SENT.labels(metrics.channel_label(item["channel"])).inc()
         return True
 
     async def _post_webhook(self, item: dict) -> None:

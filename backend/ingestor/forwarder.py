@@ -14,6 +14,7 @@ import threading
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from fieldline_backend.common import metrics
 from fieldline_backend.infra.queue import TelemetryPublisher
 from fieldline_backend.ingestor.stamps import ArrivalClock, message_headers
 
@@ -85,15 +86,18 @@ class Forwarder:
             log.warning("ingestor lost the MQTT broker (%s); reconnecting", reason_code)
 
     def _on_message(self, client, _userdata, message: mqtt.MQTTMessage) -> None:
+        metrics.INGESTOR_RECEIVED.inc()
         headers = message_headers(message.topic, self.clock)
         if headers is None:
             self.ignored += 1
+            metrics.INGESTOR_IGNORED.inc()
             client.ack(message.mid, message.qos)
             return
         mid, qos = message.mid, message.qos
 
         def confirmed() -> None:
             client.ack(mid, qos)
+            metrics.INGESTOR_CONFIRMED.inc()
 
         self.publisher.publish(message.payload, headers, confirmed)
         self.forwarded += 1

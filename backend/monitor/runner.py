@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from fieldline_backend.common import metrics
 from fieldline_backend.monitor.devices import OwnedDevices, WatchedDevice
 from fieldline_backend.monitor.evaluation import SeriesState, deadman_level, digest_backlog
 from fieldline_backend.monitor.notify import deadman_payload, late_payload, threshold_payload
@@ -287,7 +288,10 @@ class Monitor:
             started = time.monotonic()
             try:
                 report = await self.cycle()
+                metrics.MONITOR_CYCLE_SECONDS.observe(report.seconds)
+                metrics.MONITOR_POSTED.inc(report.posted)
                 if report.errors:
+                    metrics.MONITOR_CYCLE_FAILURES.inc()
                     log.warning("monitor cycle: %s", "; ".join(report.errors[:5]))
                 log.debug(
                     "monitor cycle: %d rules, %d devices, %d queries, %d posted in %.3f s",
@@ -296,6 +300,7 @@ class Monitor:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
+                metrics.MONITOR_CYCLE_FAILURES.inc()
                 # Mostly the alerts service or the store being away: one line, no trace.
                 log.warning(
                     "monitor cycle failed (%s: %s); next one in %.1f s",

@@ -15,6 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from fieldline_backend.common import metrics
 from fieldline_backend.infra.queue import QueueMessage, QueueUnavailable, TelemetryConsumer
 from fieldline_backend.infra.timeseries import TimeSeriesRejected, TimeSeriesUnavailable
 from fieldline_backend.storage.devices import DirectoryUnavailable
@@ -111,6 +112,8 @@ class StorageWorker:
         log.warning("storage: %s", error)
 
     def _handle(self, messages: list[QueueMessage]) -> None:
+        metrics.STORAGE_RECEIVED.inc(len(messages))
+        metrics.STORAGE_BATCH_MESSAGES.observe(len(messages))
         backoff = 0.2
         started = time.monotonic()
         while True:
@@ -118,9 +121,11 @@ class StorageWorker:
                 batch = self.service.prepare(messages)
                 prepared = time.monotonic()
                 self._write(batch)
+                metrics.STORAGE_WRITE_SECONDS.observe(time.monotonic() - prepared)
                 break
             except (DirectoryUnavailable, TimeSeriesUnavailable) as error:
                 self.stats.retries += 1
+                metrics.STORAGE_RETRIES.inc()
                 self._note(f"{error}; holding {len(messages)} message(s), retry in {backoff:.1f} s")
                 if self.stopping.is_set():
                     return  # unacked: handed out again after the restart
@@ -130,6 +135,7 @@ class StorageWorker:
             self.consumer.dead_letter(message, reason)
             self.stats.dead_letters += 1
             self.stats.dead_letter_reasons[reason.split(":")[0]] += 1
+            metrics.STORAGE_DEAD_LETTERS.labels(reason=reason.split(":")[0][:60]).inc()
             log.info("dead letter (%s): %s", message.headers.get("topic"), reason)
         self.consumer.ack(messages)
         if log.isEnabledFor(logging.DEBUG):
@@ -145,6 +151,9 @@ class StorageWorker:
         self.stats.stored_readings += len(batch.points)
         self.stats.status_changes += len(batch.statuses) + len(batch.drop_reports)
         self.stats.duplicates_skipped += batch.duplicates
+        metrics.STORAGE_STORED_MESSAGES.inc(len(batch.points_by_message))
+        metrics.STORAGE_STORED_READINGS.inc(len(batch.points))
+        metrics.STORAGE_DUPLICATES.inc(batch.duplicates)
         self.stats.last_error = None
 
     def _write(self, batch: Batch) -> None:

@@ -1,0 +1,187 @@
+"""Prometheus metrics: what each service counts, and the `/metrics` route.
+
+One process-wide registry (prometheus_client's default). The metric objects are plain
+counters in memory (no I/O), so defining them at import is harmless; the services call
+`.inc()`/`.observe()` where the work happens. The queue depth is read at scrape time
+(a passive declare on a connection of its own), not kept up to date in between.
+
+Names follow Prometheus conventions: `fieldline_<service>_<what>_<unit>`; counters end
+in `_total`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+
+log = logging.getLogger(__name__)
+
+# ---- ingestor ---------------------------------------------------------------------------
+INGESTOR_RECEIVED = Counter(
+    "fieldline_ingestor_messages_in_total",
+    "MQTT messages the ingestor received from the broker",
+)
+INGESTOR_CONFIRMED = Counter(
+    "fieldline_ingestor_messages_out_total",
+    "Messages the queue confirmed (their MQTT PUBACK was sent)",
+)
+INGESTOR_IGNORED = Counter(
+    "fieldline_ingestor_messages_ignored_total",
+    "MQTT messages on topics the ingestor does not forward (acked and dropped)",
+)
+
+# ---- storage ----------------------------------------------------------------------------
+STORAGE_RECEIVED = Counter(
+    "fieldline_storage_messages_in_total", "Messages storage took from the queue"
+)
+STORAGE_STORED_MESSAGES = Counter(
+    "fieldline_storage_messages_out_total", "Messages written to the time-series store and acked"
+)
+STORAGE_STORED_READINGS = Counter(
+    "fieldline_storage_readings_stored_total", "Readings (points) written to the store"
+)
+STORAGE_DEAD_LETTERS = Counter(
+    "fieldline_storage_dead_letters_total",
+    "Messages moved to telemetry.dead, by reason",
+    ["reason"],
+)
+STORAGE_DUPLICATES = Counter(
+    "fieldline_storage_duplicates_skipped_total",
+    "Readings without ts skipped because their (boot, seq) was stored already",
+)
+STORAGE_RETRIES = Counter(
+    "fieldline_storage_write_retries_total",
+    "Batches held and retried because the store or mqtt_auth was unreachable",
+)
+STORAGE_BATCH_MESSAGES = Histogram(
+    "fieldline_storage_batch_messages",
+    "Messages per storage batch",
+    buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000, 2000, 5000),
+)
+STORAGE_WRITE_SECONDS = Histogram(
+    "fieldline_storage_write_seconds",
+    "Time to write one batch to the time-series store",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+# ---- monitor and alerts -------------------------------------------------------------
+MONITOR_CYCLE_SECONDS = Histogram(
+    "fieldline_monitor_cycle_seconds",
+    "Duration of one monitor cycle (all rules evaluated)",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+)
+MONITOR_CYCLE_FAILURES = Counter(
+    "fieldline_monitor_cycle_failures_total", "Monitor cycles that failed or reported errors"
+)
+MONITOR_POSTED = Counter(
+    "fieldline_monitor_notifications_posted_total", "Levels the monitor posted to alerts"
+)
+ALERTS_SENT = Counter(
+    "fieldline_alerts_sent_total",
+    "Notifications delivered (the mail server or webhook accepted them), by channel",
+    ["channel"],
+)
+ALERTS_FAILURES = Counter(
+    "fieldline_alerts_delivery_failures_total",
+    "Failed delivery attempts, by channel and outcome (retry = will try again, "
+    "failed = given up or refused for good); channel 'mail' are the mail failures",
+    ["channel", "outcome"],
+)
+
+
+def channel_label(channel: str | None) -> str:
+    return "webhook" if channel == "webhook" else "mail"
+
+
+# ---- queue depth, read at scrape time -------------------------------------------------
+
+
+class QueueDepthCollector:
+    """`fieldline_queue_messages{queue=...}`: messages waiting in telemetry.storage and
+    telemetry.dead, asked from RabbitMQ (passive declare) or counted in the local queue
+    file. A failed read yields no sample (and a log line), never a failed scrape."""
+
+    def __init__(self, settings):
+        self.settings = settings
+
+    def describe(self):
+        return []  # unchecked collector: the queue may be away when it is registered
+
+    def collect(self):
+        family = GaugeMetricFamily(
+            "fieldline_queue_messages", "Messages waiting in the queue", labels=["queue"]
+        )
+        try:
+            for queue, depth in queue_depths(self.settings).items():
+                family.add_metric([queue], depth)
+        except Exception as error:  # the queue being down must not break /metrics
+            log.info("queue depth not available: %s", error)
+        yield family
+
+
+def queue_depths(settings) -> dict[str, int]:
+    from fieldline_backend.infra.queue import DEAD_QUEUE, STORAGE_QUEUE, local_queue_path
+
+    if settings.amqp_url:
+        import pika
+
+        from fieldline_backend.infra.queue.rabbitmq import parameters
+
+        params = parameters(settings.amqp_url)
+        params.socket_timeout = 2
+        params.blocked_connection_timeout = 2
+        connection = pika.BlockingConnection(params)
+        try:
+            channel = connection.channel()
+            return {
+                queue: channel.queue_declare(queue, passive=True).method.message_count
+                for queue in (STORAGE_QUEUE, DEAD_QUEUE)
+            }
+        finally:
+            connection.close()
+    import sqlite3
+
+    path = local_queue_path(settings)
+    if not path.exists():
+        return {}
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2) as db:
+        return {
+            STORAGE_QUEUE: db.execute("SELECT count(*) FROM messages").fetchone()[0],
+            DEAD_QUEUE: db.execute("SELECT count(*) FROM dead_letters").fetchone()[0],
+        }
+
+
+_queue_collector: QueueDepthCollector | None = None
+
+
+def watch_queue_depth(settings, registry: CollectorRegistry = REGISTRY) -> None:
+    """Report the queue depth from this process (once per process; the last settings win)."""
+    global _queue_collector
+    if _queue_collector is None:
+        _queue_collector = QueueDepthCollector(settings)
+        registry.register(_queue_collector)
+    else:
+        _queue_collector.settings = settings
+
+
+PROCESS_SERVICES = Gauge(
+    "fieldline_service_info", "The services this process runs (value 1)", ["service"]
+)
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(_request: Request) -> Response:
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
