@@ -22,6 +22,9 @@ from fastapi.exceptions import RequestValidationError
 from fieldline_backend.common.component import Component
 from fieldline_backend.common.db import Database
 from fieldline_backend.common.internal import INTERNAL_TOKEN_HEADER
+from fieldline_backend.common.metrics import PROCESS_SERVICES, watch_queue_depth
+from fieldline_backend.common.metrics import router as metrics_router
+from fieldline_backend.common.readiness import QUEUE_SERVICES, shared_checks
 from fieldline_backend.common.settings import SERVICES, Settings
 from fieldline_backend.gateway.validation import validation_error_response
 from fieldline_backend.infra.broker import start_embedded_broker
@@ -114,6 +117,11 @@ def build_runtime(settings: Settings, services: Sequence[str] = SERVICES) -> Fas
     for component in components:
         for router in component.routers:
             app.include_router(router)
+    app.include_router(metrics_router)  # GET /metrics, Prometheus text format
+    for name in services:
+        PROCESS_SERVICES.labels(service=name).set(1)
+    if set(services) & set(QUEUE_SERVICES):
+        watch_queue_depth(settings)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict:
@@ -121,7 +129,7 @@ def build_runtime(settings: Settings, services: Sequence[str] = SERVICES) -> Fas
 
     @app.get("/readyz", tags=["health"])
     async def readyz() -> dict:
-        checks: dict[str, bool] = {}
+        checks: dict[str, bool] = await shared_checks(ctx)  # database, queue
         for component in components:
             for name, ok in (await component.ready()).items():
                 checks[f"{component.name}.{name}"] = ok
