@@ -64,6 +64,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Bring the database schema to the newest version (the deployment's one-shot step)."""
+    from fieldline_backend.common.db import Database
+
+    settings = settings_from(args)
+    where = (settings.database_url or settings.sqlalchemy_url).split("@")[-1]
+    print(f"migrating {where} ...", flush=True)
+    database = Database(settings.sqlalchemy_url)
+    try:
+        database.migrate()
+    except Exception as error:
+        raise CommandError(
+            f"migration failed: {error}; check FIELDLINE_DATABASE_URL and that the "
+            "database accepts connections"
+        ) from error
+    finally:
+        database.dispose()
+    print("database schema is up to date")
+    return 0
+
+
 def cmd_users_create(args: argparse.Namespace) -> int:
     from fieldline_backend.gateway.users import UserExists, create_user_in
 
@@ -116,6 +137,18 @@ def build_parser() -> argparse.ArgumentParser:
     _common(serve)
     _ports(serve)
     serve.set_defaults(handler=cmd_serve)
+
+    migrate = commands.add_parser(
+        "migrate",
+        help="bring the database schema up to date and exit",
+        description="Run every service's migrations up to the newest version, then exit. "
+        "Services also migrate at start; run this once before starting replicas.",
+        epilog="example:\n  FIELDLINE_DATABASE_URL=postgresql://fieldline@db/fieldline "
+        "fieldline migrate",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _common(migrate)
+    migrate.set_defaults(handler=cmd_migrate)
 
     users = commands.add_parser("users", help="manage user accounts")
     user_commands = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
