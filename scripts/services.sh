@@ -147,6 +147,12 @@ up_smtp() {
     fi
 }
 
+up_chromium() {
+    # The console's browser tests (tests/console) drive Debian's Chromium through
+    # Playwright; Playwright's own browser downloads are never used.
+    apt_install chromium chromium
+}
+
 write_env() {
     cat >"$STATE/env" <<EOF
 FIELDLINE_TEST_PG_URL=postgresql://postgres@127.0.0.1:5432/postgres
@@ -181,6 +187,7 @@ up)
     up_project_mosquitto
     up_influxdb
     up_smtp
+    up_chromium
     write_env
     say "all services up; URLs in $STATE/env"
     ;;
