@@ -49,6 +49,20 @@ def read_status(request: Request, device_id: str) -> dict:
         raise HTTPException(status_code=503, detail=f"{error}; try again shortly") from error
 
 
+@router.get("/devices/{device_id}/latest")
+def read_latest(
+    request: Request,
+    device_id: str,
+    start: int = Query(..., ge=0, le=MAX_TS_MS, description="ms since epoch"),
+) -> dict:
+    """The newest value of each of the device's fields since start."""
+    try:
+        found = _storage(request).store.latest(device_id, start)
+    except TimeSeriesUnavailable as error:
+        raise HTTPException(status_code=503, detail=f"{error}; try again shortly") from error
+    return {"device_id": device_id, "fields": {k: list(v) for k, v in found.items()}}
+
+
 class Invalidate(BaseModel):
     client_id: str | None = None  # None: forget every cached device
 

@@ -172,6 +172,23 @@ def _cell(value) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
+@router.get("/{device_id}/latest")
+async def read_latest(
+    request: Request,
+    device_id: str,
+    user: CurrentUser,
+    devices: DevicesClientDep,
+    start: Annotated[str, Query(description="ms, RFC 3339 or relative like -30d")] = "-30d",
+) -> dict:
+    """The device's fields and the newest value of each since start:
+    `{"device_id", "fields": {name: [ts_ms, value]}}` (how a client learns the names)."""
+    await devices.get(device_id, user.id)
+    start_ms = parse_time_ms(start, int(time.time() * 1000), "start")
+    return await _storage_get(
+        request, f"/internal/telemetry/devices/{device_id}/latest", {"start": start_ms}
+    )
+
+
 @router.get("/{device_id}/status")
 async def read_status(
     request: Request, device_id: str, user: CurrentUser, devices: DevicesClientDep

@@ -201,6 +201,33 @@ class InfluxStore:
                 found[series["tags"]["device_id"]] = DeviceStatus(bool(online), int(ts))
         return found
 
+    def latest(self, device_id: str, start_ms: int) -> dict[str, tuple[int, Value]]:
+        """{field: (ts_ms, value)} of the device's newest value of each field since
+        start_ms; the bookkeeping fields (@...) are left out."""
+        where = f"{_devices_clause([device_id])} AND time >= {int(start_ms)}ms"
+        # last(*) names the fields (InfluxQL cannot list a series' field keys), but
+        # stamps every column with the range's start: one last() per field for the times.
+        rows = self._select(f"SELECT last(*) FROM {quote_ident(MEASUREMENT)} WHERE {where}")
+        names = []
+        for series in rows:
+            for column, value in zip(series["columns"], series["values"][0], strict=False):
+                name = column.removeprefix("last_")
+                if column.startswith("last_") and not name.startswith("@") and value is not None:
+                    names.append(name)
+        if not names:
+            return {}
+        statements = ";".join(
+            f"SELECT last({quote_ident(n)}::field) FROM {quote_ident(MEASUREMENT)} WHERE {where}"
+            for n in sorted(names)
+        )
+        found = {}
+        for name, result in zip(sorted(names), self._query(statements), strict=True):
+            for series in result.get("series", []):
+                ts, value = series["values"][0][:2]
+                if value is not None:
+                    found[name] = (int(ts), _value(value, "last"))
+        return found
+
     def marks(self, device_id: str, start_ms: int, stop_ms: int) -> list[ReadingMark]:
         names = (RECEIVED_FIELD, BOOT_FIELD, SEQ_FIELD, DROPPED_FIELD)
         selectors = ", ".join(f"{quote_ident(n)}::field" for n in names)

@@ -182,6 +182,19 @@ class SQLiteStore:
             ).fetchall()
         return {device: DeviceStatus(bool(online), ts) for device, online, ts in rows}
 
+    def latest(self, device_id: str, start_ms: int) -> dict[str, tuple[int, Value]]:
+        """{field: (ts_ms, value)} of the device's newest value of each field since
+        start_ms; the bookkeeping fields (@...) are left out."""
+        with self.lock:
+            # SQLite takes the bare columns from the row holding the MAX.
+            rows = self.db.execute(
+                "SELECT field, MAX(ts_ms), value, is_bool FROM reading_values "
+                "WHERE device_id = ? AND ts_ms >= ? AND substr(field, 1, 1) != '@' "
+                "GROUP BY field ORDER BY field",
+                (device_id, int(start_ms)),
+            ).fetchall()
+        return {name: (ts, _typed(value, is_bool)) for name, ts, value, is_bool in rows}
+
     def marks(self, device_id: str, start_ms: int, stop_ms: int) -> list[ReadingMark]:
         names = (RECEIVED_FIELD, BOOT_FIELD, SEQ_FIELD, DROPPED_FIELD)
         with self.lock:
