@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import uvicorn
 
@@ -31,12 +32,20 @@ def describe(settings: Settings) -> str:
         f"time series        {pick(settings.influx_url, f'SQLite in {data}')}",
         f"mail               {pick(settings.smtp_url, f'maildir {mail}')}",
         f"data dir           {data}",
+        f"logs               {log_path(settings)}",
     ]
     return "\n".join(lines)
 
 
+def log_path(settings: Settings) -> Path:
+    """Where a process started from the command line appends its log (and stderr)."""
+    return settings.data_dir / "logs" / "fieldline.log"
+
+
 def run_services(settings: Settings, services: Sequence[str], banner: bool) -> None:
-    setup_logging(settings.log_format, settings.log_level)
+    # `fieldline up` keeps a log in the data dir; `serve` (containers) logs to stderr only.
+    log_file = log_path(settings) if banner else None
+    setup_logging(settings.log_format, settings.log_level, log_file=log_file)
     app = build_runtime(settings, services)
     if banner:
         print(describe(settings), flush=True)
