@@ -178,6 +178,19 @@ status_line() { # port name
     if port_open "$1"; then echo "up    $2 (127.0.0.1:$1)"; else echo "DOWN  $2 (127.0.0.1:$1)"; fi
 }
 
+# Debian's docker-compose 1.29 validates deploy/compose.yaml (tests/deploy); no Docker
+# engine is needed for `docker-compose config`, so skip the recommended docker.io.
+up_docker_compose() {
+    command -v docker-compose >/dev/null 2>&1 && return 0
+    say "installing docker-compose from apt (no engine)"
+    if [ "$APT_UPDATED" = 0 ]; then
+        apt-get update -qq >/dev/null
+        APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        docker-compose >/dev/null
+}
+
 case "${1:-}" in
 up)
     mkdir -p "$STATE"
@@ -188,6 +201,7 @@ up)
     up_influxdb
     up_smtp
     up_chromium
+    up_docker_compose
     write_env
     say "all services up; URLs in $STATE/env"
     ;;
