@@ -47,5 +47,8 @@ class GatewayComponent(Component):
 
 
 def build(ctx) -> Component:
+    from fieldline_backend.console.routes import console_routers  # the web console at /
+
     accounts_for(ctx)
-    return GatewayComponent(name="gateway", routers=public_routers(), ctx=ctx)
+    routers = public_routers() + console_routers()
+    return GatewayComponent(name="gateway", routers=routers, ctx=ctx)

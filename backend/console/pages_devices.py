@@ -1,0 +1,212 @@
+"""Devices: the list with state and sparklines, one device with its charts, latest
+values, metadata and MQTT details, and the two changes that need a confirmation
+(new credentials, disable)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from starlette.responses import Response
+
+from fieldline_backend.console import charts
+from fieldline_backend.console.api import Api, ApiError
+from fieldline_backend.console.ranges import PRESETS, RangeInvalid, form_value, pick_range
+from fieldline_backend.console.web import FormDep, SessionDep, redirect, render
+
+router = APIRouter(include_in_schema=False)
+SPARK_WIDTH = 120
+
+
+def main_field(device: dict, latest: dict) -> str | None:
+    """The field a sparkline shows: metadata `main_field` if the device has it, else
+    the first numeric field by name."""
+    wanted = device.get("metadata", {}).get("main_field")
+    if isinstance(wanted, str) and wanted in latest:
+        return wanted
+    numeric = [n for n, (_ts, v) in sorted(latest.items()) if not isinstance(v, bool)]
+    return numeric[0] if numeric else None
+
+
+async def _device_row(api: Api, device: dict) -> dict:
+    row = {"device": device, "status": None, "spark": "", "field": None, "error": None}
+    try:
+        status, latest = await asyncio.gather(
+            api.get(f"/devices/{device['id']}/status"), api.get(f"/devices/{device['id']}/latest")
+        )
+        row["status"] = status
+        field = row["field"] = main_field(device, latest["fields"])
+        if field:
+            hour = pick_range("1h", None, None)
+            every = charts.window_ms(hour.start_ms, hour.stop_ms, SPARK_WIDTH)
+            series = await api.get(
+                f"/devices/{device['id']}/telemetry", fields=field, start=hour.start_ms,
+                stop=hour.stop_ms, every=every, agg="mean",
+            )  # fmt: skip
+            row["spark"] = charts.sparkline(series["fields"][field], SPARK_WIDTH)
+    except ApiError as error:
+        row["error"] = "; ".join(error.messages())
+    return row
+
+
+async def _device_rows(api: Api) -> list[dict]:
+    devices = await api.get("/devices")
+    return list(await asyncio.gather(*(_device_row(api, d) for d in devices)))
+
+
+@router.get("/devices")
+async def devices_page(request: Request, session: SessionDep) -> Response:
+    rows = await _device_rows(session.api)
+    return render(request, "devices.html", session, rows=rows, title="Devices")
+
+
+@router.get("/devices/live")
+async def devices_live(request: Request, session: SessionDep) -> Response:
+    """The table body alone: the page's script swaps it in every few seconds."""
+    rows = await _device_rows(session.api)
+    return render(request, "_device_rows.html", session, rows=rows)
+
+
+async def _own_device(api: Api, device_id: str) -> dict:
+    try:
+        return await api.get(f"/devices/{device_id}")
+    except ApiError as error:
+        if error.status == 404:
+            raise HTTPException(404, "no such device of yours") from None
+        raise
+
+
+async def live_view(api: Api, device_id: str, time_range, width: int) -> dict:
+    """Status, latest values and one chart per field, each chart at most `width`
+    points: the windows are sized to the chart and aggregated by the query API."""
+    status, latest = await asyncio.gather(
+        api.get(f"/devices/{device_id}/status"), api.get(f"/devices/{device_id}/latest")
+    )
+    fields = latest["fields"]
+    start, stop = time_range.start_ms, time_range.stop_ms
+    every = charts.window_ms(start, stop, width)
+    groups = {
+        "mean": [n for n, (_t, v) in fields.items() if not isinstance(v, bool)],
+        "last": [n for n, (_t, v) in fields.items() if isinstance(v, bool)],
+    }
+    series: dict[str, list] = {}
+    for agg, names in groups.items():
+        if names:
+            answer = await api.get(
+                f"/devices/{device_id}/telemetry", fields=",".join(sorted(names)),
+                start=start, stop=stop, every=every, agg=agg,
+            )  # fmt: skip
+            series.update({name: (agg, answer["fields"][name]) for name in names})
+    drawn = []
+    for name in sorted(series):
+        agg, points = series[name]
+        drawn.append(
+            {
+                "field": name,
+                "agg": agg,
+                "chart": charts.draw(points, start, stop, width),
+                "last": points[-1] if points else None,
+            }
+        )
+    return {
+        "status": status,
+        "latest": sorted(fields.items()),
+        "charts": drawn,
+        "range": time_range,
+        "every": every,
+        "width": width,
+    }
+
+
+def _range_or_400(key, start, stop):
+    try:
+        return pick_range(key, start, stop)
+    except RangeInvalid as error:
+        raise HTTPException(400, str(error)) from None
+
+
+@router.get("/devices/{device_id}")
+async def device_page(
+    request: Request,
+    device_id: str,
+    session: SessionDep,
+    range: str | None = None,
+    start: str | None = None,
+    stop: str | None = None,
+) -> Response:
+    device = await _own_device(session.api, device_id)
+    error = None
+    try:
+        time_range = pick_range(range, start, stop)
+    except RangeInvalid as problem:
+        error, time_range = str(problem), pick_range("1h", None, None)
+    view = await live_view(session.api, device_id, time_range, charts.DEFAULT_WIDTH)
+    mqtt = request.app.state.ctx.settings.device_mqtt_endpoint()
+    return render(
+        request, "device.html", session, device=device, view=view, mqtt=mqtt, error=error,
+        presets=PRESETS, form_start=form_value(time_range.start_ms),
+        form_stop=form_value(time_range.stop_ms), title=device["name"],
+    )  # fmt: skip
+
+
+@router.get("/devices/{device_id}/live")
+async def device_live(
+    request: Request,
+    device_id: str,
+    session: SessionDep,
+    width: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+    range: str | None = None,
+    start: str | None = None,
+    stop: str | None = None,
+) -> Response:
+    """The live part of the device page (status, latest values, charts) for the
+    page's script; `width` is the chart's width in CSS pixels."""
+    await _own_device(session.api, device_id)
+    time_range = _range_or_400(range, start, stop)
+    view = await live_view(session.api, device_id, time_range, charts.clamp_width(width))
+    return render(request, "_device_live.html", session, device={"id": device_id}, view=view)
+
+
+# ---- changes that need a confirmation ---------------------------------------------------
+
+ACTIONS = {
+    "rotate": ("Make new MQTT credentials",
+               "The device's current password stops working at once. You will have to put "
+               "the new one on the device (provision it again)."),
+    "disable": ("Disable this device",
+                "The device is disconnected and cannot connect until you enable it again. "
+                "Its data stays."),
+    "enable": ("Enable this device", "The device may connect again with its password."),
+}  # fmt: skip
+
+
+@router.get("/devices/{device_id}/{action}")
+async def confirm_page(request: Request, device_id: str, action: str, session: SessionDep):
+    if action not in ACTIONS:
+        raise HTTPException(404, "no such page")
+    device = await _own_device(session.api, device_id)
+    heading, consequence = ACTIONS[action]
+    return render(
+        request, "confirm.html", session, title=heading, heading=heading,
+        consequence=consequence, subject=device["name"],
+        action=f"/devices/{device_id}/{action}", back=f"/devices/{device_id}",
+    )  # fmt: skip
+
+
+@router.post("/devices/{device_id}/{action}")
+async def confirmed(
+    request: Request, device_id: str, action: str, session: SessionDep, form: FormDep
+):
+    if action not in ACTIONS:
+        raise HTTPException(404, "no such page")
+    device = await _own_device(session.api, device_id)
+    if action == "rotate":
+        answer = await session.api.post(f"/devices/{device_id}/credentials/rotate")
+        return render(
+            request, "credentials.html", session, device=device, mqtt=answer["mqtt"],
+            title="New MQTT credentials",
+        )  # fmt: skip
+    enabled = action == "enable"
+    await session.api.patch(f"/devices/{device_id}", {"enabled": enabled})
+    return redirect(f"/devices/{device_id}", "device-enabled" if enabled else "device-disabled")

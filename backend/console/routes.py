@@ -1,0 +1,11 @@
+"""The console's routers, in the order they must be matched; the gateway includes them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from fieldline_backend.console import pages_account, pages_auth, pages_devices, pages_rules
+
+
+def console_routers() -> list[APIRouter]:
+    return [pages_auth.router, pages_devices.router, pages_rules.router, pages_account.router]

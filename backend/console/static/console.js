@@ -1,0 +1,63 @@
+// Fieldline console: the only script. No framework and no build step (docs/console.md).
+// 1. Live regions: an element with data-live="<url>" is refreshed from that URL (an
+//    HTML fragment drawn by the server) every data-every seconds, without a reload.
+//    Charts are sized to the element's width, sent as ?width=, so the server never
+//    sends more points than the chart has pixels.
+// 2. Forms with data-confirm ask before they are sent.
+(function () {
+  "use strict";
+
+  function withWidth(url, el) {
+    if (!el.hasAttribute("data-width-from")) return url;
+    var width = Math.max(60, Math.floor(el.clientWidth || 360));
+    return url + (url.indexOf("?") < 0 ? "?" : "&") + "width=" + width;
+  }
+
+  function refresh(el) {
+    if (document.hidden) return Promise.resolve();
+    var url = withWidth(el.getAttribute("data-live"), el);
+    return fetch(url, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
+      .then(function (response) {
+        if (response.redirected && response.url.indexOf("/login") >= 0) {
+          window.location.assign(response.url); // the session ended: sign in again
+          return;
+        }
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.text().then(function (html) {
+          // Keep keyboard focus where it was when the focused element is replaced.
+          var focusedId = document.activeElement && document.activeElement.id;
+          el.innerHTML = html;
+          el.setAttribute("data-updated", String(Date.now()));
+          el.removeAttribute("data-stale");
+          if (focusedId) {
+            var again = document.getElementById(focusedId);
+            if (again) again.focus();
+          }
+        });
+      })
+      .catch(function () {
+        el.setAttribute("data-stale", "true"); // shown by the style sheet; retried next time
+      });
+  }
+
+  function start(el) {
+    var every = Math.max(1, parseFloat(el.getAttribute("data-every") || "5")) * 1000;
+    var busy = false;
+    function tick() {
+      if (busy) return;
+      busy = true;
+      refresh(el).then(function () { busy = false; }, function () { busy = false; });
+    }
+    if (el.hasAttribute("data-width-from")) tick(); // redraw at the real width at once
+    window.setInterval(tick, every);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    Array.prototype.forEach.call(document.querySelectorAll("[data-live]"), start);
+    Array.prototype.forEach.call(document.querySelectorAll("form[data-confirm]"), function (form) {
+      form.addEventListener("submit", function (event) {
+        if (!window.confirm(form.getAttribute("data-confirm"))) event.preventDefault();
+      });
+    });
+  });
+})();

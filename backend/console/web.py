@@ -1,0 +1,126 @@
+"""What every console page shares: templates, the signed-in session, CSRF checks,
+redirects and the small set of notices a page may show after a redirect."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from fieldline_backend.console import charts
+from fieldline_backend.console.api import Api, api_for
+from fieldline_backend.console.sessions import (
+    SESSION_COOKIE,
+    ConsoleSessions,
+    csrf_matches,
+    csrf_token,
+)
+from fieldline_backend.gateway.users import User
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+templates.env.globals.update(when=charts.when, number=charts.number)
+EXTRAS_KEY = "console.sessions"
+
+# Notices are looked up by key, so a link cannot make the console print arbitrary text.
+NOTICES = {
+    "signed-out": "You are signed out.",
+    "rule-saved": "The rule is saved.",
+    "rule-deleted": "The rule is deleted.",
+    "rule-enabled": "The rule is enabled.",
+    "rule-disabled": "The rule is disabled.",
+    "device-enabled": "The device may connect again.",
+    "device-disabled": "The device is disabled: it cannot connect until you enable it.",
+    "token-revoked": "The token is revoked.",
+}
+
+
+def sessions_for(ctx) -> ConsoleSessions:
+    found = ctx.extras.get(EXTRAS_KEY)
+    if found is None:
+        found = ctx.extras[EXTRAS_KEY] = ConsoleSessions(ctx.database)
+    return found
+
+
+@dataclass
+class Session:
+    token: str
+    user: User
+    api: Api
+
+    @property
+    def csrf(self) -> str:
+        return csrf_token(self.token)
+
+
+class SignInFirst(HTTPException):
+    """No live session: 303 to the login page, coming back here afterwards."""
+
+    def __init__(self, request: Request):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        super().__init__(303, "sign in first", headers={"Location": f"/login?next={quote(target)}"})
+
+
+async def signed_in(request: Request) -> AsyncIterator[Session]:
+    token = request.cookies.get(SESSION_COOKIE)
+    user = await run_in_threadpool(sessions_for(request.app.state.ctx).user_for, token)
+    if user is None:
+        raise SignInFirst(request)
+    api = api_for(request.app, token)
+    try:
+        yield Session(token=token, user=user, api=api)
+    finally:
+        await api.close()
+
+
+SessionDep = Annotated[Session, Depends(signed_in)]
+
+
+async def checked_form(request: Request, session: SessionDep) -> dict:
+    """The posted form, once its CSRF token (field csrf_token or header X-CSRF-Token)
+    proved it came from one of our pages; 403 otherwise."""
+    form = await request.form()
+    sent = form.get("csrf_token") or request.headers.get("x-csrf-token")
+    if not csrf_matches(session.token, sent):
+        raise HTTPException(
+            403,
+            "refused: this form's security token is missing or out of date; "
+            "reload the page and submit it again",
+        )
+    return {key: form.getlist(key) if len(form.getlist(key)) > 1 else form[key] for key in form}
+
+
+FormDep = Annotated[dict, Depends(checked_form)]
+
+
+def render(
+    request: Request, name: str, session: Session | None, status: int = 200, **values
+) -> HTMLResponse:
+    notice = NOTICES.get(request.query_params.get("notice", ""))
+    context = {"user": session.user if session else None, "notice": notice, **values}
+    if session is not None:
+        context["csrf"] = session.csrf
+    response = templates.TemplateResponse(request, name, context, status_code=status)
+    # Pages show private data and sometimes a secret shown once: never cache them.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def redirect(path: str, notice: str | None = None) -> Response:
+    if notice:
+        path += ("&" if "?" in path else "?") + f"notice={notice}"
+    return RedirectResponse(path, status_code=303)
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path of this site: never //other.example or https://other.example."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/devices"
