@@ -1,0 +1,266 @@
+"""`fieldline simulate`: N virtual devices against any Fieldline deployment.
+
+Registers the devices through the public API (tagged simulator=<run id>), runs them on
+the real SDK at --rate readings per second each, optionally cuts their connections at
+random (--faults), shows a live line, then waits for the buffers to drain and looks up
+every sent reading through the API. Each reading carries `n`, its number within this
+run, so the read-back is exact: a reading is found when its `n` is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from fieldline_backend.simulator.api import ProvisionError, SimulatorApi
+from fieldline_backend.simulator.fleet import Fleet
+from fieldline_backend.simulator.signals import Battery, Climate
+from fieldline_backend.simulator.virtual import VirtualDevice, sdk_config
+
+FAULT_EVERY_S = 20.0  # mean time between dropped connections per device with --faults
+DRAIN_TIMEOUT_S = 60.0
+READ_BACK_TIMEOUT_S = 60.0
+
+
+class SimulateError(Exception):
+    """Printed as one line; says what to do."""
+
+
+@dataclass(frozen=True)
+class SimulateOptions:
+    api: str
+    token: str
+    devices: int = 10
+    rate: float = 1.0
+    duration: float = 60.0
+    faults: bool = False
+    cleanup: bool = False
+    mqtt_host: str | None = None
+    mqtt_port: int | None = None
+    mqtt_ca: str | None = None
+    state_dir: str | None = None
+
+
+@dataclass
+class Registered:
+    id: str
+    name: str
+    mqtt: dict
+
+
+def run_simulate(options: SimulateOptions, out=None) -> int:
+    out = out or sys.stdout
+    ca_pem = _read_ca(options.mqtt_ca)
+    run_id = secrets.token_hex(3)
+    temporary = options.state_dir is None
+    state = Path(options.state_dir or tempfile.mkdtemp(prefix="fieldline-simulate-"))
+    api = SimulatorApi(options.api, options.token, timeout=30)
+    registered: list[Registered] = []
+    try:
+        try:
+            api.me()
+            registered = _register(api, options.devices, run_id, out)
+        except ProvisionError as error:
+            raise SimulateError(str(error)) from None
+        found_all = asyncio.run(_run(api, options, registered, state, ca_pem, out))
+    finally:
+        if options.cleanup and registered:
+            _delete(api, registered, out)
+        api.close()
+        if temporary:
+            shutil.rmtree(state, ignore_errors=True)
+    return 0 if found_all else 1
+
+
+def _read_ca(path: str | None) -> str:
+    if not path:
+        return ""
+    try:
+        return Path(path).read_text()
+    except OSError as error:
+        raise SimulateError(f"cannot read --mqtt-ca {path}: {error.strerror}") from None
+
+
+def _register(api: SimulatorApi, count: int, run_id: str, out) -> list[Registered]:
+    devices = []
+    for index in range(count):
+        name = f"sim {run_id} {index + 1}"
+        created = api.create_device(name, {"simulator": run_id})
+        devices.append(Registered(created["id"], name, created["mqtt"]))
+        _progress(out, f"registering devices {index + 1}/{count}")
+    print(file=out)
+    print(f"run {run_id}: {count} devices tagged simulator={run_id}", file=out, flush=True)
+    return devices
+
+
+def _delete(api: SimulatorApi, devices: list[Registered], out) -> None:
+    failed = []
+    for index, device in enumerate(devices):
+        try:
+            api.delete_device(device.id)
+        except ProvisionError as error:
+            failed.append(f"{device.id}: {error}")
+        _progress(out, f"deleting devices {index + 1}/{len(devices)}")
+    print(file=out)
+    if failed:
+        print(f"could not delete {len(failed)} devices: {failed[:3]}", file=out, flush=True)
+    else:
+        print(f"deleted the {len(devices)} devices of this run", file=out, flush=True)
+
+
+def _progress(out, text: str) -> None:
+    if out.isatty():
+        out.write("\r" + text)
+        out.flush()
+
+
+def _mqtt_for(device: Registered, options: SimulateOptions) -> dict:
+    mqtt = dict(device.mqtt)
+    if options.mqtt_host:
+        mqtt["host"] = options.mqtt_host
+    if options.mqtt_port:
+        mqtt["port"] = options.mqtt_port
+    if mqtt.get("host") in ("0.0.0.0", "::", ""):
+        mqtt["host"] = "127.0.0.1"
+    return mqtt
+
+
+async def _run(api, options: SimulateOptions, registered, state: Path, ca_pem: str, out) -> bool:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    virtual = [
+        VirtualDevice(
+            device.id,
+            device.name,
+            sdk_config(device.id, _mqtt_for(device, options), state / device.id, ca_pem),
+        )
+        for device in registered
+    ]
+    fleet = Fleet(virtual)
+    started_ms = int(time.time() * 1000)
+    started = time.monotonic()
+    fleet.start()
+    sending = [asyncio.create_task(_send(device, options.rate)) for device in virtual]
+    if options.faults:
+        sending += [asyncio.create_task(_faults(device)) for device in virtual]
+    live = asyncio.create_task(_live(fleet, out))
+    try:
+        await asyncio.wait_for(stop.wait(), options.duration)
+        print("\ninterrupted: draining and checking what was sent so far", file=out)
+    except TimeoutError:
+        pass
+    for task in sending:
+        task.cancel()
+    await asyncio.gather(*sending, return_exceptions=True)
+    for device in virtual:
+        device.back_in_range()
+    sent_for = time.monotonic() - started
+    drained = await fleet.drain(DRAIN_TIMEOUT_S)
+    live.cancel()
+    totals = fleet.totals()
+    print(f"\r  {totals.line()}", file=out)
+    await fleet.stop()
+    missing = await asyncio.to_thread(_read_back, api, virtual, started_ms)
+    found = totals.sent - sum(missing.values())
+    print(
+        f"\nsummary: {totals.devices} devices, {totals.sent} readings in {sent_for:.0f} s "
+        f"({totals.sent / max(sent_for, 0.001):.1f}/s), {totals.acknowledged} acknowledged, "
+        f"{totals.reconnects} reconnects, {totals.dropped} dropped by full buffers"
+        + ("" if drained else f", NOT drained within {DRAIN_TIMEOUT_S:.0f} s"),
+        file=out,
+    )
+    if not missing:
+        print(f"read back: all {totals.sent} sent readings found through the API", file=out)
+        return True
+    worst = sorted(missing.items(), key=lambda item: -item[1])[:5]
+    print(
+        f"read back: {found} of {totals.sent} found; missing "
+        + ", ".join(f"{device_id} {count}" for device_id, count in worst),
+        file=out,
+    )
+    return False
+
+
+async def _send(device: VirtualDevice, rate: float) -> None:
+    """Readings at `rate` per second on schedule; `n` numbers them within the run."""
+    every = 1.0 / rate
+    climate = Climate(rng=random.Random(device.device_id))
+    battery = Battery()
+    next_at = time.monotonic() + random.uniform(0, min(every, 1.0))
+    start = time.time()
+    n = 0
+    while True:
+        await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+        next_at += every
+        now = time.time()
+        temperature = climate.temperature(now)
+        device.publish(
+            {
+                "n": n,
+                "temperature": temperature,
+                "humidity": climate.humidity(temperature),
+                "battery": battery.percent(now - start),
+            }
+        )
+        n += 1
+
+
+async def _faults(device: VirtualDevice) -> None:
+    """Connections dropped at random; one drop in three also keeps the device out of
+    range for 1-5 s, so readings pile up in its journal."""
+    rng = random.Random()
+    while True:
+        await asyncio.sleep(rng.expovariate(1.0 / FAULT_EVERY_S))
+        if rng.random() < 1 / 3:
+            device.out_of_range()
+            await asyncio.sleep(rng.uniform(1.0, 5.0))
+            device.back_in_range()
+        else:
+            device.drop_link()
+
+
+async def _live(fleet: Fleet, out) -> None:
+    tty = out.isatty()
+    every = 1.0 if tty else 5.0
+    while True:
+        await asyncio.sleep(every)
+        line = fleet.totals().line()
+        out.write(f"\r  {line}   " if tty else f"  {line}\n")
+        out.flush()
+
+
+def _read_back(api: SimulatorApi, devices: list[VirtualDevice], started_ms: int) -> dict:
+    """{device id: readings not found} (empty when all are), retried while the pipeline
+    catches up."""
+    deadline = time.monotonic() + READ_BACK_TIMEOUT_S
+    pending = {device.device_id: device.sent for device in devices if device.sent}
+    missing: dict[str, int] = {}
+    while True:
+        missing = {}
+        for device_id, sent in pending.items():
+            points = api.points(
+                device_id, "n", started_ms - 60_000, int(time.time() * 1000) + 60_000
+            )
+            seen = {
+                int(value)
+                for _, value in points
+                if isinstance(value, int | float) and math.isfinite(value)
+            }
+            gap = len(set(range(sent)) - seen)
+            if gap:
+                missing[device_id] = gap
+        if not missing or time.monotonic() > deadline:
+            return missing
+        pending = {device_id: pending[device_id] for device_id in missing}
+        time.sleep(1.0)

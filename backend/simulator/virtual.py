@@ -1,0 +1,143 @@
+"""One virtual device: the real SDK `Device` (journal, offline buffer, backoff, QoS 1
+session) on CPython, with a radio that can go out of range and counters for people.
+
+Only the Wi-Fi is replaced: on a board `port.Wifi` joins an access point; here `Radio`
+says whether the access point is in range. Going out of range also cuts the open link
+abruptly (no DISCONNECT), as a lost access point does, so the broker publishes the
+device's last will and the SDK buffers in its journal until the radio is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from pathlib import Path
+
+import fieldline.device
+from fieldline import Device
+
+log = logging.getLogger("fieldline_backend.simulator.sdk")
+
+
+def _sdk_log(*args) -> None:
+    log.debug("%s", " ".join(str(arg) for arg in args))
+
+
+# The SDK prints its progress ("fieldline: online", retry delays) as a board would on
+# its console; a host with hundreds of devices sends it to the log file instead.
+fieldline.device.log = _sdk_log
+
+
+class Radio:
+    """Stands in for `port.Wifi` (same two methods): the access point is in range or not."""
+
+    def __init__(self) -> None:
+        self.in_range = True
+
+    def is_connected(self) -> bool:
+        return self.in_range
+
+    async def connect(self, timeout_ms: int = 15000) -> bool:
+        return self.in_range
+
+
+def sdk_config(device_id: str, mqtt: dict, state_dir: Path, ca_pem: str = "") -> dict:
+    """The config.json `provision` would write, for a device living in state_dir."""
+    return {
+        "device_id": device_id,
+        "wifi": {"ssid": "", "password": ""},
+        "mqtt": {
+            "host": mqtt["host"],
+            "port": int(mqtt["port"]),
+            "tls": bool(mqtt.get("tls")),
+            "ca": ca_pem,
+            "client_id": mqtt.get("client_id") or device_id,
+            "username": mqtt.get("username") or device_id,
+            "password": mqtt["password"],
+            "keepalive": 30,
+        },
+        "buffer": {"dir": str(state_dir), "ram": 50, "flash_bytes": 262144, "batch": 25},
+        # A host on a LAN: retry soon (a board's 60 s cap would make the demo look dead).
+        "backoff": {"base_ms": 300, "cap_ms": 3000, "stable_s": 10},
+        "ntp_wait_s": 0,
+    }
+
+
+class VirtualDevice:
+    def __init__(self, device_id: str, name: str, config: dict) -> None:
+        self.device_id = device_id
+        self.name = name
+        Path(config["buffer"]["dir"]).mkdir(parents=True, exist_ok=True)
+        self.sdk = Device(config)
+        self.radio = Radio()
+        self.sdk.wifi = self.radio
+        self.sdk.on_state = self._on_state
+        self.sent = 0  # readings published (stored in the journal) by this process
+        self.acknowledged = 0
+        self.times_online = 0
+        self.first_online = asyncio.Event()
+        self._ends: deque[int] = deque()  # journal end position of each unacked reading
+        self._task: asyncio.Task | None = None
+
+    # ---- sampling ----------------------------------------------------------------------
+
+    def publish(self, values: dict) -> int:
+        seq = self.sdk.publish(values)
+        self.sent += 1
+        self._ends.append(self.sdk.journal.end_pos)
+        return seq
+
+    @property
+    def buffered(self) -> int:
+        """Readings sent by this process and not yet acknowledged by the broker."""
+        ack = self.sdk.journal.ack_pos
+        while self._ends and self._ends[0] <= ack:
+            self._ends.popleft()
+            self.acknowledged += 1
+        return len(self._ends)
+
+    @property
+    def reconnects(self) -> int:
+        return max(0, self.times_online - 1)
+
+    @property
+    def dropped(self) -> int:
+        """Readings the journal threw away because it was full (the SDK reports them)."""
+        return self.sdk.journal.dropped
+
+    def _on_state(self, state: str) -> None:
+        if state == "online":
+            self.times_online += 1
+            self.first_online.set()
+
+    # ---- faults ------------------------------------------------------------------------
+
+    def out_of_range(self) -> None:
+        self.radio.in_range = False
+        self.drop_link("access point out of range")
+
+    def back_in_range(self) -> None:
+        self.radio.in_range = True
+
+    def drop_link(self, why: str = "simulated fault") -> None:
+        """Cut the connection without a DISCONNECT; the SDK reconnects with backoff."""
+        if self.sdk.session.connected:
+            self.sdk.session.kill(OSError(104, why))
+
+    # ---- life --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = self.sdk.start()
+
+    async def stop(self, timeout: float = 2.0) -> None:
+        """Polite leave (`offline` retained, DISCONNECT), journal closed with its ack."""
+        try:
+            await asyncio.wait_for(self.sdk.stop(), timeout)
+        except (TimeoutError, OSError):
+            self.sdk.journal.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):  # cancelled, or failed already
+                await self._task
