@@ -90,11 +90,12 @@ class ConsoleSessions:
 
 
 def csrf_token(session_token: str) -> str:
-    return hmac.new(session_token.encode(), _CSRF_LABEL, hashlib.sha256).hexdigest()
+    key = session_token.encode("utf-8", "surrogatepass")
+    return hmac.new(key, _CSRF_LABEL, hashlib.sha256).hexdigest()
 
 
 def csrf_matches(session_token: str, sent: str | None) -> bool:
-    return bool(sent) and hmac.compare_digest(csrf_token(session_token), str(sent))
+    return bool(sent) and _same(csrf_token(session_token), sent)
 
 
 def new_login_csrf() -> str:
@@ -104,7 +105,13 @@ def new_login_csrf() -> str:
 
 
 def login_csrf_matches(cookie: str | None, sent: str | None) -> bool:
-    return bool(cookie) and bool(sent) and hmac.compare_digest(str(cookie), str(sent))
+    return bool(cookie) and bool(sent) and _same(cookie, sent)
+
+
+def _same(expected: str, sent) -> bool:
+    # As bytes: compare_digest refuses non-ASCII str, and a form may hold anything.
+    encode = lambda text: str(text).encode("utf-8", "surrogatepass")  # noqa: E731
+    return hmac.compare_digest(encode(expected), encode(sent))
 
 
 def cookie_is_secure(scheme: str, public_url: str | None) -> bool:
