@@ -129,6 +129,10 @@ def console_stack(tmp_path_factory) -> Iterator[ConsoleStack]:
             stack.publish(greenhouse, history(now, 24 * 60))
             stack.publish(mast, history(now - 24 * 60 * MINUTE, 120, boot=3))
             stack.publish(stack.bob.devices["Bob's shed"], history(now, 30))
+            # The SDK's retained status message: the greenhouse is online whatever the
+            # age of its last reading; the mast never said so and is offline.
+            link = stack.connect(greenhouse)
+            link.client.publish(f"devices/{greenhouse['id']}/status", "online", 1, True)
             stack.wait_stored(stack.ada, greenhouse, "temperature", 24 * 60, "-25h")
             stack.wait_stored(stack.ada, mast, "temperature", 120, "-27h")
             yield stack

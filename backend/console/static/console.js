@@ -9,7 +9,9 @@
 
   function withWidth(url, el) {
     if (!el.hasAttribute("data-width-from")) return url;
-    var width = Math.max(60, Math.floor(el.clientWidth || 360));
+    // The drawing's own width (not its box's, which has padding): points <= pixels.
+    var probe = el.querySelector(el.getAttribute("data-width-from")) || el;
+    var width = Math.max(60, Math.floor(probe.clientWidth || 360));
     return url + (url.indexOf("?") < 0 ? "?" : "&") + "width=" + width;
   }
 

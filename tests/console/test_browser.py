@@ -1,0 +1,231 @@
+"""The console in a real browser: Debian's Chromium, headless, driven by Playwright
+(never Playwright's own browser downloads), against a whole `fieldline up` with data.
+
+Issue 9, "Done when": 1 login and the devices list; 2 a chart checked against the query
+API and a reading that appears without a reload; 3 a rule made through the form with its
+preview, then a breach in the alert history; 4 CSRF, login redirects, the API on bearer
+tokens; 5 screenshots of every page at desktop and phone width (artifacts/screenshots/).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.console.conftest import SCREENSHOTS
+
+CHROMIUM = "/usr/bin/chromium"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 360, "height": 780}
+LIVE_TIMEOUT_MS = 15_000  # "within a few seconds": the pages poll every 5 s
+
+
+@pytest.fixture(scope="module")
+def browser() -> Browser:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"Chromium is missing at {CHROMIUM}: scripts/services.sh up installs it "
+            "(apt-get install chromium)"
+        )
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield chromium
+        chromium.close()
+
+
+def open_page(browser: Browser, stack, viewport=DESKTOP) -> Page:
+    context = browser.new_context(base_url=stack.base_url, viewport=viewport)
+    context.set_default_timeout(20_000)
+    return context.new_page()
+
+
+def sign_in(page: Page, person) -> None:
+    """With the keyboard only: the username box has the focus, Tab, Enter."""
+    page.goto("/devices")
+    assert re.search(r"/login\?next=", page.url), page.url
+    page.keyboard.type(person.username)
+    page.keyboard.press("Tab")
+    page.keyboard.type(person.password)
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"^[^?]*/devices$"))
+
+
+@pytest.fixture(scope="module")
+def ada_page(browser, console_stack) -> Page:
+    page = open_page(browser, console_stack)
+    sign_in(page, console_stack.ada)
+    yield page
+    page.context.close()
+
+
+def test_1_devices_list_shows_own_devices_with_state(ada_page, console_stack):
+    page = ada_page
+    page.goto("/devices")
+    greenhouse = page.locator("tr", has=page.get_by_role("link", name="Greenhouse 1"))
+    mast = page.locator("tr", has=page.get_by_role("link", name="Weather mast"))
+    expect(greenhouse.locator("[data-state]")).to_have_text("online")
+    expect(mast.locator("[data-state]")).to_have_text("offline")
+    expect(greenhouse.locator("svg.spark path")).to_have_count(1)  # a sparkline
+    expect(page.locator("tbody tr[data-device]")).to_have_count(2)
+    assert "Bob" not in page.content()
+    shed = console_stack.bob.devices["Bob's shed"]
+    assert shed["id"] not in page.content()
+    # The live refresh brings nothing of Bob's either.
+    page.wait_for_selector("tbody[data-updated]", timeout=LIVE_TIMEOUT_MS)
+    assert shed["id"] not in page.content()
+    # Keyboard: the first Tab stop is the skip link.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+
+
+def _path_points(d: str) -> int:
+    return len(re.findall(r"-?[\d.]+,-?[\d.]+", d))
+
+
+def test_2_chart_matches_the_query_api_and_updates_live(ada_page, console_stack):
+    page = ada_page
+    device = console_stack.ada.devices["Greenhouse 1"]
+    page.goto(f"/devices/{device['id']}?range=1d")
+    page.wait_for_selector("#live[data-updated]")  # redrawn at the chart's real width
+    figure = page.locator("figure.chart[data-field=temperature]")
+    attrs = figure.evaluate("f => Object.assign({}, f.dataset)")
+    plotted = _path_points(figure.locator("path.line").get_attribute("d"))
+    answer = console_stack.ada.api.get(
+        f"/api/v1/devices/{device['id']}/telemetry",
+        params={"fields": "temperature", "start": attrs["start"], "stop": attrs["stop"],
+                "every": attrs["every"], "agg": attrs["agg"]},
+    )  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    expected = len(answer.json()["fields"]["temperature"])
+    assert expected > 100, "the day of readings should give many windows"
+    assert plotted == int(attrs["points"]) == expected
+    pixels = figure.locator("svg").evaluate("svg => svg.clientWidth")
+    assert plotted <= pixels, f"{plotted} points on a chart {pixels} px wide"
+    assert plotted < 1440  # a day of minutes was aggregated, not sent raw
+
+    # A reading published while the page is open appears without a reload.
+    page.goto(f"/devices/{device['id']}")
+    page.wait_for_selector("#live[data-updated]")
+    page.evaluate("window.__sameDocument = true")
+    console_stack.connect(device).publish_all([{"values": {"temperature": 77.5}}])
+    latest = page.locator("#live tr[data-field=temperature] .latest-value")
+    expect(latest).to_have_text("77.5", timeout=LIVE_TIMEOUT_MS)
+    expect(page.locator("figure.chart[data-field=temperature]")).to_have_attribute(
+        "data-last", re.compile(r",77\.5$")
+    )
+    assert page.evaluate("window.__sameDocument") is True, "the page was reloaded"
+
+
+def test_3_rule_form_preview_save_and_breach_in_history(ada_page, console_stack):
+    page = ada_page
+    device = console_stack.ada.devices["Greenhouse 1"]
+    rule = {
+        "name": "Greenhouse too hot", "device_id": device["id"], "field": "temperature",
+        "condition": "above", "crit": 25, "for": "0s", "recipients": ["ops@example.com"],
+    }  # fmt: skip
+    page.goto("/rules/new")
+    page.get_by_label("Name").fill(rule["name"])
+    page.get_by_label("Device").select_option(device["id"])
+    page.get_by_label("Value").fill("temperature")
+    page.get_by_label("Condition").select_option("above")
+    page.get_by_label("Critical at").fill("25")
+    page.get_by_label("For (how long").fill("0s")
+    page.get_by_label("Recipients").fill("ops@example.com")
+    page.get_by_role("button", name="Preview last 7 days").click()
+    shown = page.locator("[data-preview-count]")
+    expect(shown).to_be_visible()
+    expected = console_stack.ada.api.post(
+        "/api/v1/alert-rules/preview", json={"rule": rule, "period": "7d"}
+    ).json()["notifications"]
+    assert expected > 0, "the day of readings crosses 25 every hour"
+    # The API's count now; a minute of new readings cannot change an hourly pattern.
+    assert int(shown.inner_text()) == expected
+    # The form kept what was typed; save it.
+    expect(page.get_by_label("Critical at")).to_have_value("25")
+    page.get_by_role("button", name="Save rule").click()
+    page.wait_for_url(re.compile(r"/rules\?notice=rule-saved"))
+    expect(page.get_by_role("status")).to_have_text("The rule is saved.")
+    expect(page.get_by_role("rowheader", name=rule["name"])).to_be_visible()
+
+    # Open the history, then breach: the alert arrives in the open page.
+    page.goto("/alerts")
+    page.evaluate("window.__sameDocument = true")
+    time.sleep(1.5)  # the monitor's first cycle with the rule (every 0.5 s) sets its cursor
+    console_stack.connect(device).publish_all([{"values": {"temperature": 99.0}}])
+    row = page.locator("tr[data-level=crit]", has_text=rule["name"])
+    expect(row.first).to_be_visible(timeout=30_000)
+    expect(row.first.locator(".level")).to_have_text("CRIT")
+    assert page.evaluate("window.__sameDocument") is True
+    # Filters: by level and by device.
+    page.goto("/alerts?level=warn")
+    expect(page.locator("tr[data-level=crit]")).to_have_count(0)
+    page.goto(f"/alerts?device_id={device['id']}&level=crit")
+    expect(page.locator("tr[data-level=crit]", has_text=rule["name"]).first).to_be_visible()
+
+
+def test_4_csrf_login_redirect_and_bearer_api(browser, ada_page, console_stack):
+    page = ada_page
+    # A post from this signed-in browser, but without the form's token: refused.
+    forged = page.request.post(
+        "/tokens", form={"name": "forged"}, max_redirects=0, fail_on_status_code=False
+    )
+    assert forged.status == 403
+    assert "forged" not in [t["name"] for t in console_stack.ada.api.get("/api/v1/tokens").json()]
+    # Without a session every page sends the browser to the login form, and back after.
+    fresh = open_page(browser, console_stack)
+    try:
+        fresh.goto("/rules")
+        assert fresh.url.endswith("/login?next=/rules"), fresh.url
+        expect(fresh.get_by_role("heading", name="Sign in")).to_be_visible()
+    finally:
+        fresh.context.close()
+    # A token made in the console works on the API with a bearer header.
+    page.goto("/tokens")
+    page.get_by_label("Name").fill("ci script")
+    page.get_by_role("button", name="Make token").click()
+    token = page.locator("[data-secret]").inner_text()
+    assert token.startswith("flp_")
+    listed = httpx.get(
+        console_stack.base_url + "/api/v1/devices", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert listed.status_code == 200
+    assert {d["name"] for d in listed.json()} == {"Greenhouse 1", "Weather mast"}
+
+
+PAGES = {
+    "devices": "/devices",
+    "device": "/devices/{greenhouse}?range=1d",
+    "rules": "/rules",
+    "rule-form": "/rules/new?device_id={greenhouse}",
+    "alerts": "/alerts",
+    "tokens": "/tokens",
+    "confirm-rotate": "/devices/{greenhouse}/rotate",
+}
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_5_screenshots_and_phone_width(browser, console_stack, size):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    viewport = DESKTOP if size == "desktop" else PHONE
+    page = open_page(browser, console_stack, viewport)
+    try:
+        page.goto("/login")
+        page.screenshot(path=SCREENSHOTS / f"login-{size}.png", full_page=True)
+        sign_in(page, console_stack.ada)
+        greenhouse = console_stack.ada.devices["Greenhouse 1"]["id"]
+        for name, path in PAGES.items():
+            page.goto(path.format(greenhouse=greenhouse))
+            if page.locator("[data-width-from]").count():
+                page.wait_for_selector("#live[data-updated]")
+            page.screenshot(path=SCREENSHOTS / f"{name}-{size}.png", full_page=True)
+            if size == "phone":  # readable at 360 px: nothing makes the page scroll sideways
+                width = page.evaluate("document.documentElement.scrollWidth")
+                assert width <= PHONE["width"], f"{name} is {width} px wide at 360 px"
+    finally:
+        page.context.close()
+    assert len(list(SCREENSHOTS.glob(f"*-{size}.png"))) == len(PAGES) + 1
