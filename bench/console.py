@@ -1,0 +1,177 @@
+"""Console numbers: the device page with a week of 1-minute data, in a real browser.
+
+A Fieldline process (every service; SQLite series store, or InfluxDB with --influx)
+holds one device with a week of readings every minute (10,080 readings, two fields:
+temperature and a door switch), written straight into the store through its port (the
+pipeline is measured by bench/ingest.py). Debian's Chromium (Playwright, headless,
+1280x900) signs in and opens /devices/<id>?range=7d, `--runs` times:
+
+  first paint    first-contentful-paint of the page (server-drawn SVG charts at 360 px)
+  live redraw    until the script's first refresh at the chart's real width landed
+  bytes          transferSize of everything the page loaded (document, css, js,
+                 the live fragment), as the browser counts it (headers included)
+
+Baseline in the same run: what a client-side chart would fetch instead, the raw week
+of both fields from the query API (GET .../telemetry?start=-7d, no aggregation): its
+time and bytes.
+
+  .venv/bin/python bench/console.py [--runs 5] [--influx]
+The last line is `RESULT first_paint_ms=<median> ... raw_bytes=<n>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+from fieldline_backend.common.settings import Settings  # noqa: E402
+from fieldline_backend.gateway.users import create_user_in  # noqa: E402
+from fieldline_backend.infra.timeseries import (  # noqa: E402
+    BOOT_FIELD,
+    RECEIVED_FIELD,
+    SEQ_FIELD,
+    Point,
+    open_timeseries,
+)
+from tests.support.servers import free_port, service_env  # noqa: E402
+from tests.support.stack import running_stack  # noqa: E402
+
+MINUTE = 60_000
+WEEK_MINUTES = 7 * 24 * 60
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def fill_week(store, device_id: str, now_ms: int) -> None:
+    points = []
+    for seq, back in enumerate(range(WEEK_MINUTES, 0, -1)):
+        ts = now_ms - back * MINUTE
+        values = {"temperature": 20 + (seq % 600) / 60, "door": seq % 90 < 10}
+        bookkeeping = {RECEIVED_FIELD: ts, SEQ_FIELD: seq, BOOT_FIELD: 1}
+        points.append(Point(device_id, ts, {**values, **bookkeeping}))
+    for i in range(0, len(points), 2000):
+        store.write(points[i : i + 2000])
+        say(f"  wrote {min(i + 2000, len(points))}/{len(points)} readings")
+
+
+def page_bytes(page) -> int:
+    return int(
+        page.evaluate(
+            """() => performance.getEntriesByType('navigation')
+                 .concat(performance.getEntriesByType('resource'))
+                 .reduce((sum, e) => sum + (e.transferSize || 0), 0)"""
+        )
+    )
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="page loads to time (default 5)")
+    parser.add_argument("--influx", action="store_true", help="InfluxDB from services.sh")
+    args = parser.parse_args(argv)
+
+    data_dir = Path(tempfile.mkdtemp(prefix="fieldline-bench-console-"))
+    overrides: dict = {}
+    if args.influx:
+        overrides = {
+            "influx_url": service_env()["FIELDLINE_TEST_INFLUX_URL"],
+            "influx_database": f"bench_console_{secrets.token_hex(4)}",
+        }
+    settings = Settings(
+        data_dir=data_dir, http_port=0, mqtt_port=free_port(), monitor_interval=60, **overrides
+    )
+    say(f"store: {'InfluxDB' if args.influx else 'SQLite'}; data dir {data_dir}")
+    with running_stack(settings) as running:
+        password = secrets.token_urlsafe(12)
+        create_user_in(running.settings, "bench", password)
+        api = running.client()
+        token = api.post(
+            "/api/v1/auth/token", data={"username": "bench", "password": password}
+        ).json()["access_token"]
+        api.headers["Authorization"] = f"Bearer {token}"
+        device = api.post("/api/v1/devices", json={"name": "bench", "metadata": {}}).json()
+        store = open_timeseries(running.settings)
+        store.ensure_schema()
+        now = int(time.time() * 1000)
+        say(f"filling a week of 1-minute readings for {device['id']}")
+        fill_week(store, device["id"], now)
+
+        # Baseline: the raw week, as a client-side chart library would fetch it.
+        raw_times, raw_bytes = [], 0
+        for _ in range(args.runs):
+            started = time.perf_counter()
+            raw = api.get(
+                f"/api/v1/devices/{device['id']}/telemetry",
+                params={"fields": "temperature,door", "start": "-7d"},
+            )
+            raw_times.append((time.perf_counter() - started) * 1000)
+            raw_bytes = len(raw.content)
+        points = sum(len(v) for v in raw.json()["fields"].values())
+        say(f"baseline raw week: {points} points, {raw_bytes} bytes, "
+            f"median {statistics.median(raw_times):.0f} ms")  # fmt: skip
+
+        paints, redraws, sizes, plotted = [], [], [], 0
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium")
+            context = browser.new_context(
+                base_url=running.base_url, viewport={"width": 1280, "height": 900}
+            )
+            page = context.new_page()
+            page.goto("/login")
+            page.fill("#username", "bench")
+            page.fill("#password", password)
+            page.click("button[type=submit]")
+            page.wait_for_url(re.compile(r"^[^?]*/devices$"))
+            for run in range(args.runs):
+                started = time.perf_counter()
+                page.goto(f"/devices/{device['id']}?range=7d", wait_until="load")
+                page.wait_for_selector("#live[data-updated]", timeout=60_000)
+                redraw = (time.perf_counter() - started) * 1000
+                paint = page.evaluate(
+                    "() => (performance.getEntriesByName('first-contentful-paint')[0]"
+                    " || {startTime: NaN}).startTime"
+                )
+                size = page_bytes(page)
+                plotted = int(
+                    page.locator("figure.chart[data-field=temperature]").get_attribute(
+                        "data-points"
+                    )
+                )
+                paints.append(paint)
+                redraws.append(redraw)
+                sizes.append(size)
+                say(f"  run {run + 1}: first paint {paint:.0f} ms, live redraw {redraw:.0f} ms, "
+                    f"{size} bytes, {plotted} temperature points")  # fmt: skip
+            browser.close()
+        api.close()
+    if args.influx:
+        httpx.post(
+            f"{overrides['influx_url']}/query",
+            data={"q": f'DROP DATABASE "{overrides["influx_database"]}"'},
+        )
+    say(
+        f"RESULT first_paint_ms={statistics.median(paints):.0f} "
+        f"live_redraw_ms={statistics.median(redraws):.0f} "
+        f"page_bytes={statistics.median(sizes):.0f} "
+        f"points_per_chart={plotted} raw_ms={statistics.median(raw_times):.0f} "
+        f"raw_bytes={raw_bytes} raw_points={points}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
