@@ -50,7 +50,7 @@ class Fleet:
     async def drain(self, timeout: float) -> bool:
         """Wait until every sent reading is acknowledged; False on timeout."""
         deadline = time.monotonic() + timeout
-        while self.totals().buffered:
+        while self.totals().buffered or any(d.busy for d in self.devices):
             if time.monotonic() > deadline:
                 return False
             await asyncio.sleep(0.2)

@@ -10,6 +10,7 @@ run, so the read-back is exact: a reading is found when its `n` is stored.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import random
 import secrets
@@ -25,6 +26,8 @@ from fieldline_backend.simulator.api import ProvisionError, SimulatorApi
 from fieldline_backend.simulator.fleet import Fleet
 from fieldline_backend.simulator.signals import Battery, Climate
 from fieldline_backend.simulator.virtual import VirtualDevice, sdk_config
+
+log = logging.getLogger(__name__)
 
 FAULT_EVERY_S = 20.0  # mean time between dropped connections per device with --faults
 DRAIN_TIMEOUT_S = 60.0
@@ -63,6 +66,8 @@ def run_simulate(options: SimulateOptions, out=None) -> int:
     run_id = secrets.token_hex(3)
     temporary = options.state_dir is None
     state = Path(options.state_dir or tempfile.mkdtemp(prefix="fieldline-simulate-"))
+    state.mkdir(parents=True, exist_ok=True)
+    _log_to(state / "simulate.log")
     api = SimulatorApi(options.api, options.token, timeout=30)
     registered: list[Registered] = []
     try:
@@ -79,6 +84,15 @@ def run_simulate(options: SimulateOptions, out=None) -> int:
         if temporary:
             shutil.rmtree(state, ignore_errors=True)
     return 0 if found_all else 1
+
+
+def _log_to(path: Path) -> None:
+    """The devices' own console lines and each injected fault, for a post-mortem."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+    logger = logging.getLogger("fieldline_backend.simulator")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
 
 
 def _read_ca(path: str | None) -> str:
@@ -172,7 +186,7 @@ async def _run(api, options: SimulateOptions, registered, state: Path, ca_pem: s
     print(f"\r  {totals.line()}", file=out)
     await fleet.stop()
     missing = await asyncio.to_thread(_read_back, api, virtual, started_ms)
-    found = totals.sent - sum(missing.values())
+    found = totals.sent - sum(len(gap) for gap in missing.values())
     print(
         f"\nsummary: {totals.devices} devices, {totals.sent} readings in {sent_for:.0f} s "
         f"({totals.sent / max(sent_for, 0.001):.1f}/s), {totals.acknowledged} acknowledged, "
@@ -183,10 +197,10 @@ async def _run(api, options: SimulateOptions, registered, state: Path, ca_pem: s
     if not missing:
         print(f"read back: all {totals.sent} sent readings found through the API", file=out)
         return True
-    worst = sorted(missing.items(), key=lambda item: -item[1])[:5]
+    worst = sorted(missing.items(), key=lambda item: -len(item[1]))[:5]
     print(
-        f"read back: {found} of {totals.sent} found; missing "
-        + ", ".join(f"{device_id} {count}" for device_id, count in worst),
+        f"read back: {found} of {totals.sent} found; missing (device: n) "
+        + "; ".join(f"{device_id}: {gap[:10]}" for device_id, gap in worst),
         file=out,
     )
     return False
@@ -222,7 +236,9 @@ async def _faults(device: VirtualDevice) -> None:
     rng = random.Random()
     while True:
         await asyncio.sleep(rng.expovariate(1.0 / FAULT_EVERY_S))
-        if rng.random() < 1 / 3:
+        out_of_range = rng.random() < 1 / 3
+        log.info("fault: %s %s", device.device_id, "out of range" if out_of_range else "drop")
+        if out_of_range:
             device.out_of_range()
             await asyncio.sleep(rng.uniform(1.0, 5.0))
             device.back_in_range()
@@ -241,11 +257,11 @@ async def _live(fleet: Fleet, out) -> None:
 
 
 def _read_back(api: SimulatorApi, devices: list[VirtualDevice], started_ms: int) -> dict:
-    """{device id: readings not found} (empty when all are), retried while the pipeline
-    catches up."""
+    """{device id: the `n` of each reading not found} (empty when all are), retried
+    while the pipeline catches up."""
     deadline = time.monotonic() + READ_BACK_TIMEOUT_S
     pending = {device.device_id: device.sent for device in devices if device.sent}
-    missing: dict[str, int] = {}
+    missing: dict[str, list[int]] = {}
     while True:
         missing = {}
         for device_id, sent in pending.items():
@@ -257,7 +273,7 @@ def _read_back(api: SimulatorApi, devices: list[VirtualDevice], started_ms: int)
                 for _, value in points
                 if isinstance(value, int | float) and math.isfinite(value)
             }
-            gap = len(set(range(sent)) - seen)
+            gap = sorted(set(range(sent)) - seen)
             if gap:
                 missing[device_id] = gap
         if not missing or time.monotonic() > deadline:

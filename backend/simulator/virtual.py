@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections import deque
 from pathlib import Path
@@ -21,8 +22,13 @@ from fieldline import Device
 log = logging.getLogger("fieldline_backend.simulator.sdk")
 
 
+# Which device a log line comes from: each device's network task runs in a context
+# copied at its start (asyncio does that), where this names it.
+_device_id: contextvars.ContextVar[str] = contextvars.ContextVar("device_id", default="")
+
+
 def _sdk_log(*args) -> None:
-    log.debug("%s", " ".join(str(arg) for arg in args))
+    log.debug("%s %s", _device_id.get(), " ".join(str(arg) for arg in args))
 
 
 # The SDK prints its progress ("fieldline: online", retry delays) as a board would on
@@ -99,6 +105,11 @@ class VirtualDevice:
         return len(self._ends)
 
     @property
+    def busy(self) -> bool:
+        """Something still waits in the journal or for its PUBACK."""
+        return bool(self.sdk.session.inflight) or self.sdk.buffer.has_unsent()
+
+    @property
     def reconnects(self) -> int:
         return max(0, self.times_online - 1)
 
@@ -129,7 +140,11 @@ class VirtualDevice:
     # ---- life --------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._task = self.sdk.start()
+        token = _device_id.set(self.device_id)
+        try:
+            self._task = self.sdk.start()
+        finally:
+            _device_id.reset(token)
 
     async def stop(self, timeout: float = 2.0) -> None:
         """Polite leave (`offline` retained, DISCONNECT), journal closed with its ack."""
