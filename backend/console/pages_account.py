@@ -8,10 +8,11 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.responses import Response
 
 from fieldline_backend.console.api import ApiError
+from fieldline_backend.console.errors import ConsoleRoute
 from fieldline_backend.console.ranges import RangeInvalid, parse_moment
 from fieldline_backend.console.web import FormDep, Session, SessionDep, redirect, render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 LEVELS = ("crit", "warn", "info", "ok")
 
 

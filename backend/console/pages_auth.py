@@ -8,6 +8,7 @@ from fastapi import APIRouter, Form, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, Response
 
+from fieldline_backend.console.errors import ConsoleRoute
 from fieldline_backend.console.sessions import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -27,7 +28,7 @@ from fieldline_backend.console.web import (
 from fieldline_backend.gateway.auth import accounts_for
 from fieldline_backend.gateway.routes.auth import client_address
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 STATIC = {"console.css": "text/css", "console.js": "text/javascript"}
 
 

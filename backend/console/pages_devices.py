@@ -12,10 +12,11 @@ from starlette.responses import Response
 
 from fieldline_backend.console import charts
 from fieldline_backend.console.api import Api, ApiError
+from fieldline_backend.console.errors import ConsoleRoute
 from fieldline_backend.console.ranges import PRESETS, RangeInvalid, form_value, pick_range
 from fieldline_backend.console.web import FormDep, SessionDep, redirect, render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 SPARK_WIDTH = 120
 
 

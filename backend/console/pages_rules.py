@@ -6,6 +6,7 @@ from fastapi import APIRouter, HTTPException, Request
 from starlette.responses import Response
 
 from fieldline_backend.console.api import ApiError
+from fieldline_backend.console.errors import ConsoleRoute
 from fieldline_backend.console.rule_form import (
     CONDITIONS,
     editable,
@@ -14,7 +15,7 @@ from fieldline_backend.console.rule_form import (
 )
 from fieldline_backend.console.web import FormDep, Session, SessionDep, redirect, render
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 PREVIEW_PERIOD = "7d"
 
 

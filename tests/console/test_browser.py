@@ -48,6 +48,7 @@ def sign_in(page: Page, person) -> None:
     """With the keyboard only: the username box has the focus, Tab, Enter."""
     page.goto("/devices")
     assert re.search(r"/login\?next=", page.url), page.url
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'username'")
     page.keyboard.type(person.username)
     page.keyboard.press("Tab")
     page.keyboard.type(person.password)

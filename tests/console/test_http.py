@@ -109,7 +109,7 @@ def test_state_changing_posts_without_csrf_are_refused(console_stack):
             body = dict(form, **({"csrf_token": token} if token is not None else {}))
             answer = client.post(path, data=body)
             assert answer.status_code == 403, (path, token, answer.status_code, answer.text)
-            assert "security token" in answer.json()["detail"]
+            assert "security token" in answer.text
     assert ada.api.get("/api/v1/alert-rules").json() == rules_before
     assert ada.api.get("/api/v1/tokens").json() == tokens_before
     assert ada.api.get(f"/api/v1/devices/{device['id']}").json()["enabled"] is True
@@ -155,6 +155,20 @@ def test_another_users_device_is_not_found_and_never_listed(console_stack):
         assert device["id"] in listing
 
 
+def test_pages_are_not_cached_framed_or_sniffed(console_stack):
+    client = sign_in(console_stack, console_stack.ada)
+    for path in ("/devices", "/tokens", "/login", "/devices/dev-nosuchdevice1"):
+        answer = client.get(path)
+        assert answer.headers["cache-control"] == "no-store", path
+        policy = answer.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy
+        assert answer.headers["x-content-type-options"] == "nosniff"
+    missing = client.get("/devices/dev-nosuchdevice1")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("text/html")
+    assert "no such device of yours" in missing.text
+
+
 def test_logout_ends_the_session_everywhere(console_stack):
     client = sign_in(console_stack, console_stack.bob)
     cookie = client.cookies[SESSION_COOKIE]
@@ -171,5 +185,5 @@ def test_bad_range_and_width_are_a_message(console_stack):
     page = client.get(f"/devices/{device['id']}?range=custom&start=2026-11-20T10:00&stop=soon")
     assert page.status_code == 200 and "is not a time" in page.text
     live = client.get(f"/devices/{device['id']}/live?range=3y")
-    assert live.status_code == 400 and "1h, 1d, 7d, custom" in live.json()["detail"]
+    assert live.status_code == 400 and "1h, 1d, 7d, custom" in live.text
     assert client.get(f"/devices/{device['id']}/live?width=0").status_code == 422
