@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from fieldline_backend.infra.queue import QueueMessage
 from fieldline_backend.infra.timeseries import (
@@ -83,6 +83,10 @@ def device_tags(info: DeviceInfo) -> dict[str, str]:
         tags["name"] = name
     tags["owner"] = representable_tag(info.owner_id)
     return tags
+
+
+# How far past the newest arrival a colliding stamp may move (and the store is asked).
+STAMP_HEADROOM_MS = 1000
 
 
 def received_at(message: QueueMessage) -> int:
@@ -169,17 +173,31 @@ class StorageService:
             point = batch.points_by_message[mi][1][pi]
             arrivals.setdefault(point.device_id, []).append(point.fields[RECEIVED_FIELD])
         known: dict[str, set[tuple[int | None, int]]] = {}
+        # Which reading holds each millisecond: arrival stamps are unique per ingestor
+        # process only, so two replicas can stamp two readings of one device alike, and
+        # the second write would replace the first (same series key).
+        holder: dict[str, dict[int, tuple]] = {}
         for device, times in arrivals.items():
-            marks = self.store.marks(device, min(times) - self.window_ms, max(times) + 1)
+            marks = self.store.marks(
+                device, min(times) - self.window_ms, max(times) + STAMP_HEADROOM_MS
+            )
             known[device] = {(m.boot, m.seq) for m in marks if m.seq is not None}
+            holder[device] = {m.ts_ms: (m.boot, m.seq) for m in marks}
         drop: set[tuple[int, int]] = set()
         for mi, pi in unstamped:
             point = batch.points_by_message[mi][1][pi]
             key = (point.fields.get(BOOT_FIELD), point.fields[SEQ_FIELD])
             if key in known[point.device_id]:
                 drop.add((mi, pi))
-            else:
-                known[point.device_id].add(key)
+                continue
+            known[point.device_id].add(key)
+            taken = holder[point.device_id]
+            ts = point.ts_ms
+            while taken.get(ts, key) != key:
+                ts += 1  # the next free millisecond: both readings are kept
+            taken[ts] = key
+            if ts != point.ts_ms:
+                batch.points_by_message[mi][1][pi] = replace(point, ts_ms=ts)
         batch.duplicates += len(drop)
         for mi, (message, points) in enumerate(batch.points_by_message):
             if any((mi, pi) in drop for pi in range(len(points))):
