@@ -50,3 +50,55 @@ def test_two_ingestors_two_storage_workers_share_the_load(start_pipeline, tmp_pa
         assert all(s > total * 0.1 for s in stored), f"storage workers stored {stored}"
         for device in devices:
             device.close()
+
+
+@pytest.mark.parametrize("pipeline_kind", ["real"])
+def test_three_ingestors_three_storage_workers_one_of_each_sigkilled(start_pipeline, tmp_path):
+    """Issue 8, "Done when" 3: 3 + 3 replicas, one ingestor and one storage worker
+    SIGKILLed while readings flow. The killed ingestor comes back under its client id
+    (as a container restart does: same host name), so its Mosquitto session hands over
+    what it never PUBACKed; the killed worker's unacked batch goes to the other two.
+    Every reading is stored exactly once: the counts per device equal what was sent."""
+    with start_pipeline(("mqtt_auth",)) as pipeline:
+        token = pipeline.internal_token
+        ingestors = [
+            pipeline.spawn("ingestor", tmp_path, FIELDLINE_INGESTOR_CLIENT_ID=f"replica-{i}")
+            for i in range(3)
+        ]
+        storages = [
+            pipeline.spawn(
+                "storage",
+                tmp_path,
+                FIELDLINE_STORAGE_PREFETCH="50",
+                FIELDLINE_STORAGE_BATCH_SIZE="50",
+            )
+            for _ in range(3)
+        ]
+        wait_for(
+            lambda: all(i.get("/internal/ingestor/stats", token)["connected"] for i in ingestors),
+            30,
+            "three ingestors subscribed",
+        )
+        devices = [pipeline.account("owner-r", f"replica {i}") for i in range(6)]
+        flow = Flow(devices, per_second=300).start()
+        victim_ingestor, victim_storage = ingestors[0], storages[0]
+        wait_for(
+            lambda: (
+                victim_ingestor.get("/internal/ingestor/stats", token)["forwarded"] > 50
+                and victim_storage.get("/internal/telemetry/stats", token)["stored_readings"] > 50
+            ),
+            30,
+            "the victims to be busy before the kill",
+        )
+        victim_ingestor.kill()
+        victim_storage.kill()
+        flow.run_for(3)  # the survivors carry the load meanwhile
+        pipeline.spawn("ingestor", tmp_path, FIELDLINE_INGESTOR_CLIENT_ID="replica-0")
+        flow.run_for(2)
+        sent = flow.stop()
+        assert sum(sent.values()) > 1000, sent
+        pipeline.wait_stored(sent, timeout=90)  # exact: nothing lost, nothing twice
+        survivors = [s.get("/internal/telemetry/stats", token) for s in storages[1:]]
+        assert all(s["stored_readings"] > 0 for s in survivors), survivors
+        for device in devices:
+            device.close()
