@@ -30,7 +30,7 @@ from fieldline_backend.common.logs import setup_logging
 from fieldline_backend.common.settings import SERVICES, Settings, load_settings
 from fieldline_backend.runner import log_path
 from fieldline_backend.simulator import demo_setup
-from fieldline_backend.simulator.api import SimulatorApi
+from fieldline_backend.simulator.api import ProvisionError, SimulatorApi
 from fieldline_backend.simulator.demo_guide import console_url, guide
 from fieldline_backend.simulator.fleet import Fleet
 from fieldline_backend.simulator.scenario import DemoTimeline, Profile, SimClock, demo_profiles
@@ -154,8 +154,8 @@ async def _run(settings: Settings, options: DemoOptions, log_file: Path, out) ->
     base = settings.http_base_url
     try:
         setup = await asyncio.to_thread(_prepare, settings, profiles, timeline)
-    except demo_setup.DemoSetupError as error:
-        raise DemoError(str(error)) from None
+    except (demo_setup.DemoSetupError, ProvisionError) as error:
+        raise DemoError(f"{error} (log: {log_file})") from None
     account, devices, rule_ids = setup
     api = SimulatorApi(base, account.token)
     virtual = [
