@@ -1,5 +1,9 @@
-"""A whole `fieldline up` (every service, embedded defaults: SQLite, amqtt, the local
-queue, the SQLite series store, the maildir) with data in it, for the console tests.
+"""A whole `fieldline up` with data in it, for the console tests, in two flavours:
+
+- "embedded": the defaults (SQLite, amqtt, the local queue, the SQLite series store,
+  the maildir), exactly what `fieldline up` runs on a laptop;
+- "postgres+influxdb": the same process on PostgreSQL (a fresh database) and InfluxDB (a
+  database of its own), the stores an operator's console reads from.
 
 Readings reach it the way a device sends them: MQTT to the broker, through the ingestor,
 the queue and storage. Two users: `ada` owns two devices (one sending now, one silent
@@ -20,7 +24,7 @@ import pytest
 from fieldline_backend.common.settings import Settings
 from fieldline_backend.gateway.users import create_user_in
 from tests.pipeline.support import Device
-from tests.support.servers import free_port, wait_for
+from tests.support.servers import create_pg_database, drop_pg_database, free_port, wait_for
 from tests.support.stack import RunningStack, running_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,6 +42,7 @@ class Person:
 
 @dataclass
 class ConsoleStack:
+    kind: str
     running: RunningStack
     ada: Person
     bob: Person
@@ -106,10 +111,26 @@ def history(now_ms: int, minutes: int, every_min: int = 1, boot: int = 1) -> lis
     return out
 
 
-@pytest.fixture(scope="package")
-def console_stack(tmp_path_factory) -> Iterator[ConsoleStack]:
+@pytest.fixture(scope="package", params=["embedded", "postgres+influxdb"])
+def console_stack(request, tmp_path_factory) -> Iterator[ConsoleStack]:
     data_dir = tmp_path_factory.mktemp("console") / "data"
+    stores: dict = {}
+    cleanups = []
+    if request.param == "postgres+influxdb":
+        database_url = create_pg_database(request.getfixturevalue("pg_admin_url"))
+        cleanups.append(lambda: drop_pg_database(database_url))
+        influx_url = request.getfixturevalue("influx_url")
+        influx_database = f"console_{secrets.token_hex(4)}"
+        cleanups.append(
+            lambda: httpx.post(
+                f"{influx_url}/query", data={"q": f'DROP DATABASE "{influx_database}"'}
+            )
+        )
+        stores = dict(
+            database_url=database_url, influx_url=influx_url, influx_database=influx_database
+        )
     settings = Settings(
+        **stores,
         data_dir=data_dir,
         http_port=0,
         mqtt_port=free_port(),
@@ -119,7 +140,9 @@ def console_stack(tmp_path_factory) -> Iterator[ConsoleStack]:
         storage_batch_seconds=0.1,
     )
     with running_stack(settings) as running:
-        stack = ConsoleStack(running, _person(running, "ada"), _person(running, "bob"))
+        stack = ConsoleStack(
+            request.param, running, _person(running, "ada"), _person(running, "bob")
+        )
         try:
             now = int(time.time() * 1000)
             greenhouse = _register(stack.ada, "Greenhouse 1", {"room": "east"})
@@ -141,3 +164,5 @@ def console_stack(tmp_path_factory) -> Iterator[ConsoleStack]:
                 link.close()
             stack.ada.api.close()
             stack.bob.api.close()
+    for cleanup in cleanups:
+        cleanup()

@@ -211,22 +211,24 @@ PAGES = {
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])
 def test_5_screenshots_and_phone_width(browser, console_stack, size):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    # The laptop's console at the top; the operator's stores in a folder of their own.
+    folder = SCREENSHOTS if console_stack.kind == "embedded" else SCREENSHOTS / console_stack.kind
+    folder.mkdir(parents=True, exist_ok=True)
     viewport = DESKTOP if size == "desktop" else PHONE
     page = open_page(browser, console_stack, viewport)
     try:
         page.goto("/login")
-        page.screenshot(path=SCREENSHOTS / f"login-{size}.png", full_page=True)
+        page.screenshot(path=folder / f"login-{size}.png", full_page=True)
         sign_in(page, console_stack.ada)
         greenhouse = console_stack.ada.devices["Greenhouse 1"]["id"]
         for name, path in PAGES.items():
             page.goto(path.format(greenhouse=greenhouse))
             if page.locator("[data-width-from]").count():
                 page.wait_for_selector("#live[data-updated]")
-            page.screenshot(path=SCREENSHOTS / f"{name}-{size}.png", full_page=True)
+            page.screenshot(path=folder / f"{name}-{size}.png", full_page=True)
             if size == "phone":  # readable at 360 px: nothing makes the page scroll sideways
                 width = page.evaluate("document.documentElement.scrollWidth")
                 assert width <= PHONE["width"], f"{name} is {width} px wide at 360 px"
     finally:
         page.context.close()
-    assert len(list(SCREENSHOTS.glob(f"*-{size}.png"))) == len(PAGES) + 1
+    assert len(list(folder.glob(f"*-{size}.png"))) == len(PAGES) + 1
