@@ -57,9 +57,20 @@ def test_each_fieldline_container_serves_one_service_and_every_service_has_one()
             continue
         assert command[0] == "serve" and len(command) == 2, (name, command)
         assert command[1] in SERVICES, f"{name}: `fieldline serve {command[1]}` does not exist"
-        assert name == command[1], f"container {name} runs {command[1]}"
+        assert re.fullmatch(rf"{command[1]}(-[0-9]+)?", name), f"container {name} runs {command[1]}"
         served[name] = command[1]
-    assert sorted(served.values()) == sorted(SERVICES)
+    assert set(served.values()) == set(SERVICES)
+    assert set(SERVICES) <= set(served), "each service has a container named after it"
+
+
+def test_every_ingestor_replica_has_a_fixed_client_id_of_its_own():
+    ids = [
+        service["environment"].get("FIELDLINE_INGESTOR_CLIENT_ID")
+        for service in fieldline_containers().values()
+        if service["command"] == ["serve", "ingestor"]
+    ]
+    assert len(ids) >= 2, "at least two ingestor replicas"
+    assert None not in ids and len(set(ids)) == len(ids), ids
 
 
 def test_every_fieldline_variable_compose_sets_is_one_the_code_reads():
@@ -78,7 +89,7 @@ def test_services_wait_for_the_one_shot_migration_and_have_health_checks():
     migrate = services["migrate"]
     assert migrate["restart"] == "no"
     assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
-    for name in SERVICES:
+    for name in [n for n in fieldline_containers() if n != "migrate"]:
         service = services[name]
         assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         assert service["restart"] == "unless-stopped", name
