@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.console.conftest import SCREENSHOTS
+from tests.support.servers import wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 DESKTOP = {"width": 1280, "height": 900}
@@ -129,6 +130,13 @@ def test_3_rule_form_preview_save_and_breach_in_history(ada_page, console_stack)
         "name": "Greenhouse too hot", "device_id": device["id"], "field": "temperature",
         "condition": "above", "crit": 25, "for": "0s", "recipients": ["ops@example.com"],
     }  # fmt: skip
+    # Below the threshold now (test 2 left 77.5 as the newest value): the rule starts at ok.
+    console_stack.connect(device).publish_all([{"values": {"temperature": 21.0}}])
+    wait_for(
+        lambda: console_stack.ada.api.get(f"/api/v1/devices/{device['id']}/latest").json()[
+            "fields"]["temperature"][1] == 21.0,
+        20, "the 21.0 reading to be stored",
+    )  # fmt: skip
     page.goto("/rules/new")
     page.get_by_label("Name").fill(rule["name"])
     page.get_by_label("Device").select_option(device["id"])
@@ -153,15 +161,22 @@ def test_3_rule_form_preview_save_and_breach_in_history(ada_page, console_stack)
     expect(page.get_by_role("status")).to_have_text("The rule is saved.")
     expect(page.get_by_role("rowheader", name=rule["name"])).to_be_visible()
 
-    # Open the history, then breach: the alert arrives in the open page.
+    # Open the history, then breach: the new alert arrives in the open page.
+    time.sleep(2)  # the monitor's first cycles with the rule (every 0.5 s) settle at ok
     page.goto("/alerts")
+    before = page.locator("tr[data-alert]").evaluate_all("rows => rows.map(r => r.dataset.alert)")
     page.evaluate("window.__sameDocument = true")
-    time.sleep(1.5)  # the monitor's first cycle with the rule (every 0.5 s) sets its cursor
     console_stack.connect(device).publish_all([{"values": {"temperature": 99.0}}])
-    row = page.locator("tr[data-level=crit]", has_text=rule["name"])
-    expect(row.first).to_be_visible(timeout=30_000)
-    expect(row.first.locator(".level")).to_have_text("CRIT")
-    assert page.evaluate("window.__sameDocument") is True
+    page.wait_for_function(
+        """([known, name]) => Array.from(document.querySelectorAll("tr[data-level=crit]"))
+             .some(r => !known.includes(r.dataset.alert) && r.textContent.includes(name)
+                        && r.textContent.includes("99"))""",
+        arg=[before, rule["name"]],
+        timeout=30_000,
+    )
+    new_row = page.locator("tr[data-level=crit]", has_text="99").first
+    expect(new_row.locator(".level")).to_have_text("CRIT")
+    assert page.evaluate("window.__sameDocument") is True, "the page was reloaded"
     # Filters: by level and by device.
     page.goto("/alerts?level=warn")
     expect(page.locator("tr[data-level=crit]")).to_have_count(0)
