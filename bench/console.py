@@ -9,7 +9,8 @@ pipeline is measured by bench/ingest.py). Debian's Chromium (Playwright, headles
   first paint    first-contentful-paint of the page (server-drawn SVG charts at 360 px)
   live redraw    until the script's first refresh at the chart's real width landed
   bytes          transferSize of everything the page loaded (document, css, js,
-                 the live fragment), as the browser counts it (headers included)
+                 the live fragment), as the browser counts it (headers included; the
+                 style sheet and script come from the cache after the login page)
 
 Baseline in the same run: what a client-side chart would fetch instead, the raw week
 of both fields from the query API (GET .../telemetry?start=-7d, no aggregation): its
@@ -151,6 +152,13 @@ def main(argv=None) -> int:
                         "data-points"
                     )
                 )
+                if run == 0:
+                    for name, entry_bytes in page.evaluate(
+                        """() => performance.getEntriesByType('navigation')
+                             .concat(performance.getEntriesByType('resource'))
+                             .map(e => [e.name.replace(location.origin, ''), e.transferSize])"""
+                    ):
+                        say(f"    {entry_bytes:>7} bytes  {name}")
                 paints.append(paint)
                 redraws.append(redraw)
                 sizes.append(size)
