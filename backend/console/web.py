@@ -134,7 +134,14 @@ def redirect(path: str, notice: str | None = None) -> Response:
 
 
 def safe_next(target: str | None) -> str:
-    """Only a path of this site: never //other.example or https://other.example."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    """Only a path of this site: never //other.example or https://other.example, nor
+    what a browser turns into one (it drops tabs and line breaks, reads \\ as /)."""
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and not any(ord(c) < 0x20 or ord(c) == 0x7F for c in target)
+    ):
         return target
     return "/devices"

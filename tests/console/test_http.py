@@ -187,3 +187,19 @@ def test_bad_range_and_width_are_a_message(console_stack):
     live = client.get(f"/devices/{device['id']}/live?range=3y")
     assert live.status_code == 400 and "1h, 1d, 7d, custom" in live.text
     assert client.get(f"/devices/{device['id']}/live?width=0").status_code == 422
+
+
+def test_names_are_escaped_not_run(console_stack):
+    bob = console_stack.bob
+    hostile = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    answer = bob.api.post("/api/v1/devices", json={"name": hostile, "metadata": {"note": hostile}})
+    assert answer.status_code == 201, answer.text
+    device = answer.json()
+    try:
+        client = sign_in(console_stack, bob)
+        for path in ("/devices", f"/devices/{device['id']}"):
+            page = client.get(path).text
+            assert "<script>alert" not in page and "<img src=x" not in page, path
+            assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page, path
+    finally:
+        bob.api.delete(f"/api/v1/devices/{device['id']}")
