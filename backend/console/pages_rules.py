@@ -122,6 +122,22 @@ def _nulls_out(rule: dict) -> dict:
     return {**{"warn": None, "crit": None, "clear": None}, **rule}
 
 
+@router.post("/rules/preview")
+async def preview_fragment(request: Request, session: SessionDep, form: FormDep) -> Response:
+    """The preview alone, for the form's script: asked again as the person types."""
+    parsed = rule_from_form(form)
+    preview, errors = None, parsed.errors
+    if not errors:
+        try:
+            preview = await _preview(session, parsed.rule)
+        except ApiError as error:
+            errors = error.messages()
+    return render(
+        request, "_rule_preview.html", session, preview=preview, period=PREVIEW_PERIOD,
+        hints=errors,
+    )  # fmt: skip
+
+
 @router.post("/rules/{rule_id}/enabled")
 async def set_enabled(request: Request, rule_id: str, session: SessionDep, form: FormDep):
     enabled = form.get("enabled") == "true"

@@ -99,6 +99,7 @@ def test_state_changing_posts_without_csrf_are_refused(console_stack):
             "name": "forged", "device_id": device["id"], "field": "temperature",
             "condition": "above", "crit": "1", "recipients": "x@example.com", "action": "save",
         },
+        "/rules/preview": {"name": "x", "device_id": device["id"], "crit": "1"},
         "/tokens": {"name": "forged"},
         f"/devices/{device['id']}/disable": {},
         f"/devices/{device['id']}/rotate": {},

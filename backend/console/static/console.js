@@ -4,6 +4,8 @@
 //    Charts are sized to the element's width, sent as ?width=, so the server never
 //    sends more points than the chart has pixels.
 // 2. Forms with data-confirm ask before they are sent.
+// 3. A form with data-preview="<url>" posts itself there (with its CSRF token) shortly
+//    after each change and shows the answer in data-preview-into: the rule preview.
 (function () {
   "use strict";
 
@@ -54,7 +56,34 @@
     window.setInterval(tick, every);
   }
 
+  function livePreview(form) {
+    var target = document.querySelector(form.getAttribute("data-preview-into"));
+    var timer = null;
+    var asked = 0;
+    function ask() {
+      var mine = ++asked;
+      fetch(form.getAttribute("data-preview"), {
+        method: "POST",
+        body: new FormData(form),
+        credentials: "same-origin",
+        headers: { "X-Requested-With": "fetch" },
+      })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) {
+          if (html !== null && mine === asked) target.innerHTML = html; // only the newest
+        })
+        .catch(function () { /* the button still works */ });
+    }
+    function changed() {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(ask, 700);
+    }
+    form.addEventListener("input", changed);
+    form.addEventListener("change", changed);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    Array.prototype.forEach.call(document.querySelectorAll("form[data-preview]"), livePreview);
     Array.prototype.forEach.call(document.querySelectorAll("[data-live]"), start);
     Array.prototype.forEach.call(document.querySelectorAll("form[data-confirm]"), function (form) {
       form.addEventListener("submit", function (event) {
