@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from fieldline_backend.console.api import ApiError
 from fieldline_backend.console.errors import ConsoleRoute
 from fieldline_backend.console.ranges import RangeInvalid, parse_moment
-from fieldline_backend.console.web import FormDep, Session, SessionDep, redirect, render
+from fieldline_backend.console.web import (
+    FormDep,
+    Session,
+    SessionDep,
+    or_not_found,
+    redirect,
+    render,
+)
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 LEVELS = ("crit", "warn", "info", "ok")
@@ -102,10 +109,5 @@ async def create_token(request: Request, session: SessionDep, form: FormDep) -> 
 
 @router.post("/tokens/{token_id}/revoke")
 async def revoke_token(request: Request, token_id: int, session: SessionDep, form: FormDep):
-    try:
-        await session.api.delete(f"/tokens/{token_id}")
-    except ApiError as error:
-        if error.status in (404, 422):
-            raise HTTPException(404, "no such token of yours") from None
-        raise
+    await or_not_found(session.api.delete(f"/tokens/{token_id}"), "no such token of yours")
     return redirect("/tokens", "token-revoked")

@@ -14,7 +14,7 @@ from fieldline_backend.console import charts
 from fieldline_backend.console.api import Api, ApiError
 from fieldline_backend.console.errors import ConsoleRoute
 from fieldline_backend.console.ranges import PRESETS, RangeInvalid, form_value, pick_range
-from fieldline_backend.console.web import FormDep, SessionDep, redirect, render
+from fieldline_backend.console.web import FormDep, SessionDep, or_not_found, redirect, render
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 SPARK_WIDTH = 120
@@ -70,12 +70,7 @@ async def devices_live(request: Request, session: SessionDep) -> Response:
 
 
 async def _own_device(api: Api, device_id: str) -> dict:
-    try:
-        return await api.get(f"/devices/{device_id}")
-    except ApiError as error:
-        if error.status == 404:
-            raise HTTPException(404, "no such device of yours") from None
-        raise
+    return await or_not_found(api.get(f"/devices/{device_id}"), "no such device of yours")
 
 
 async def live_view(api: Api, device_id: str, time_range, width: int) -> dict:

@@ -13,10 +13,18 @@ from fieldline_backend.console.rule_form import (
     form_from_rule,
     rule_from_form,
 )
-from fieldline_backend.console.web import FormDep, Session, SessionDep, redirect, render
+from fieldline_backend.console.web import (
+    FormDep,
+    Session,
+    SessionDep,
+    or_not_found,
+    redirect,
+    render,
+)
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 PREVIEW_PERIOD = "7d"
+NOT_YOURS = "no such rule of yours"
 
 
 @router.get("/rules")
@@ -59,12 +67,7 @@ async def new_rule(request: Request, session: SessionDep, device_id: str | None 
 
 
 async def _rule(session: Session, rule_id: str) -> dict:
-    try:
-        return await session.api.get(f"/alert-rules/{rule_id}")
-    except ApiError as error:
-        if error.status in (404, 422):
-            raise HTTPException(404, "no such rule of yours") from None
-        raise
+    return await or_not_found(session.api.get(f"/alert-rules/{rule_id}"), NOT_YOURS)
 
 
 @router.get("/rules/{rule_id}/edit")
@@ -103,7 +106,7 @@ async def save_rule(request: Request, session: SessionDep, form: FormDep) -> Res
             await session.api.post("/alert-rules", _nulls_out(parsed.rule))
     except ApiError as error:
         if error.status == 404 and rule_id:
-            raise HTTPException(404, "no such rule of yours") from None
+            raise HTTPException(404, NOT_YOURS) from None
         return await _form_page(request, session, _raw(form), rule_id, 422, errors=error.messages())
     return redirect("/rules", "rule-saved")
 
@@ -141,12 +144,9 @@ async def preview_fragment(request: Request, session: SessionDep, form: FormDep)
 @router.post("/rules/{rule_id}/enabled")
 async def set_enabled(request: Request, rule_id: str, session: SessionDep, form: FormDep):
     enabled = form.get("enabled") == "true"
-    try:
-        await session.api.patch(f"/alert-rules/{rule_id}", {"enabled": enabled})
-    except ApiError as error:
-        if error.status == 404:
-            raise HTTPException(404, "no such rule of yours") from None
-        raise HTTPException(error.status, "; ".join(error.messages())) from None
+    await or_not_found(
+        session.api.patch(f"/alert-rules/{rule_id}", {"enabled": enabled}), NOT_YOURS
+    )
     return redirect("/rules", "rule-enabled" if enabled else "rule-disabled")
 
 
@@ -162,10 +162,5 @@ async def confirm_delete(request: Request, rule_id: str, session: SessionDep):
 
 @router.post("/rules/{rule_id}/delete")
 async def delete_rule(request: Request, rule_id: str, session: SessionDep, form: FormDep):
-    try:
-        await session.api.delete(f"/alert-rules/{rule_id}")
-    except ApiError as error:
-        if error.status in (404, 422):
-            raise HTTPException(404, "no such rule of yours") from None
-        raise
+    await or_not_found(session.api.delete(f"/alert-rules/{rule_id}"), NOT_YOURS)
     return redirect("/rules", "rule-deleted")

@@ -3,7 +3,7 @@ redirects and the small set of notices a page may show after a redirect."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from fieldline_backend.console import charts
-from fieldline_backend.console.api import Api, api_for
+from fieldline_backend.console.api import Api, ApiError, api_for
 from fieldline_backend.console.sessions import (
     SESSION_COOKIE,
     ConsoleSessions,
@@ -125,6 +125,17 @@ def with_security_headers(response: Response) -> Response:
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
     return response
+
+
+async def or_not_found(call: Awaitable, message: str):
+    """The API's answer; its 404 (or 422 for an id of the wrong shape) as a 404 page
+    saying `message`: another user's thing does not exist for this one."""
+    try:
+        return await call
+    except ApiError as error:
+        if error.status in (404, 422):
+            raise HTTPException(404, message) from None
+        raise
 
 
 def redirect(path: str, notice: str | None = None) -> Response:
