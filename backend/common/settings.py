@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     mqtt_public_host: str | None = None
     mqtt_public_port: int | None = None
     mqtt_public_tls: bool = False
+    # PEM of the CA devices verify the broker's TLS certificate with; sent along with new
+    # devices' credentials, so `provision` writes it into config.json (docs/deploy.md).
+    mqtt_public_ca_file: Path | None = None
 
     # Mosquitto kept in step through password/ACL files reloaded with SIGHUP.
     mosquitto_password_file: Path | None = None
@@ -161,13 +164,23 @@ class Settings(BaseSettings):
         return parts.username, parts.password
 
     def device_mqtt_endpoint(self) -> dict:
-        """The host/port/tls a new device is told to connect to."""
+        """The host/port/tls (and the CA, when configured) a new device is told to use."""
         host, port = self.broker_address
-        return {
+        endpoint: dict = {
             "host": self.mqtt_public_host or host,
             "port": self.mqtt_public_port or port,
             "tls": self.mqtt_public_tls,
         }
+        if self.mqtt_public_ca_file is not None:
+            try:
+                endpoint["ca"] = self.mqtt_public_ca_file.read_text()
+            except OSError as error:
+                raise ValueError(
+                    f"FIELDLINE_MQTT_PUBLIC_CA_FILE={self.mqtt_public_ca_file}: {error.strerror}; "
+                    "point it at the CA certificate (PEM) devices should trust, "
+                    "e.g. the ca.pem scripts/dev_certs.sh writes"
+                ) from error
+        return endpoint
 
     def persistent_secret(self, name: str) -> str:
         """A random secret kept in the data dir, made on first use (embedded mode)."""
