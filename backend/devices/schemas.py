@@ -137,6 +137,9 @@ class MqttCredentials(BaseModel):
     host: str
     port: int
     tls: bool
+    # The CA (PEM) the device verifies the broker with (FIELDLINE_MQTT_PUBLIC_CA_FILE);
+    # null when not configured: then `provision flash --ca FILE` supplies it.
+    ca: str | None = None
     client_id: str
     username: str
     password: str
