@@ -13,6 +13,8 @@ import subprocess
 
 import pytest
 
+from fieldline_backend.common.settings import Settings
+from fieldline_backend.devices.schemas import MqttCredentials
 from fieldline_provision.device_config import build_config, parse_sensor_spec
 from tests.deploy.compose import ROOT
 from tests.sdk.board import BoardProcess, Collector, build_board, device_config, new_device_id
@@ -51,22 +53,27 @@ def tls_broker(anonymous_mosquitto, tmp_path):
     return anonymous_mosquitto, tls_port, certs
 
 
-def provisioned_board(tmp_path, name: str, tls_port: int, ca_file):
-    """A board whose mqtt section (with the CA) is what `provision flash --ca` writes."""
+def provisioned_board(tmp_path, name: str, tls_port: int, ca_file, via: str):
+    """A board whose mqtt section is what `provision flash` writes: the CA comes from the
+    API's answer (`via="api"`: FIELDLINE_MQTT_PUBLIC_CA_FILE, the devices service's
+    MqttCredentials) or from `--ca FILE` (`via="flag"`)."""
     device_id = new_device_id(name)
-    credentials = {
-        "host": "127.0.0.1",
-        "port": tls_port,
-        "tls": True,  # what the API answers with FIELDLINE_MQTT_PUBLIC_TLS=true
-        "client_id": device_id,
-        "username": device_id,
-        "password": "not-checked-by-this-broker",
-    }
+    settings = Settings(
+        mqtt_url=f"mqtt://fieldline-ingestor:unused@127.0.0.1:{tls_port}",
+        mqtt_public_tls=True,
+        mqtt_public_ca_file=ca_file if via == "api" else None,
+    )
+    answer = MqttCredentials(
+        **settings.device_mqtt_endpoint(),
+        client_id=device_id,
+        username=device_id,
+        password="not-checked-by-this-broker",
+    ).model_dump()
     provisioned = build_config(
         device_id,
-        credentials,
+        answer,
         [parse_sensor_spec("simulated")],
-        ca_pem=ca_file.read_text(),
+        ca_pem=ca_file.read_text() if via == "flag" else None,
     )
     assert provisioned["mqtt"]["ca"] == ca_file.read_text()
     assert provisioned["mqtt"]["tls"] is True
@@ -78,7 +85,9 @@ def provisioned_board(tmp_path, name: str, tls_port: int, ca_file):
 @pytest.mark.parametrize("interpreter", INTERPRETERS)
 def test_a_provisioned_device_delivers_over_tls_with_the_dev_ca(tls_broker, tmp_path, interpreter):
     broker, tls_port, certs = tls_broker
-    device_id, board = provisioned_board(tmp_path, f"tls-{interpreter}", tls_port, certs / "ca.pem")
+    device_id, board = provisioned_board(
+        tmp_path, f"tls-{interpreter}", tls_port, certs / "ca.pem", via="api"
+    )
     collector = Collector(broker.port, device_id)
     device = BoardProcess(board, interpreter=interpreter)
     try:
@@ -95,7 +104,7 @@ def test_a_device_refuses_a_broker_certificate_from_another_ca(tls_broker, tmp_p
     other = tmp_path / "other-ca"
     dev_certs(other, "localhost", "127.0.0.1")  # a CA of its own, unrelated to the broker's
     device_id, board = provisioned_board(
-        tmp_path, f"tls-other-{interpreter}", tls_port, other / "ca.pem"
+        tmp_path, f"tls-other-{interpreter}", tls_port, other / "ca.pem", via="flag"
     )
     collector = Collector(broker.port, device_id)
     device = BoardProcess(board, interpreter=interpreter)
@@ -109,3 +118,9 @@ def test_a_device_refuses_a_broker_certificate_from_another_ca(tls_broker, tmp_p
     finally:
         device.kill()
         collector.close()
+
+
+def test_a_missing_ca_file_is_named_with_what_to_do(tmp_path):
+    settings = Settings(mqtt_public_ca_file=tmp_path / "nope.pem", mqtt_public_tls=True)
+    with pytest.raises(ValueError, match="FIELDLINE_MQTT_PUBLIC_CA_FILE=.*nope.pem.*dev_certs.sh"):
+        settings.device_mqtt_endpoint()
