@@ -247,6 +247,14 @@ def test_5_screenshots_and_phone_width(browser, console_stack, size):
             if size == "phone":  # readable at 360 px: nothing makes the page scroll sideways
                 width = page.evaluate("document.documentElement.scrollWidth")
                 assert width <= PHONE["width"], f"{name} is {width} px wide at 360 px"
+        # The rule form with its 7-day preview filled in by the page's script.
+        page.goto(f"/rules/new?device_id={greenhouse}")
+        page.get_by_label("Name").fill("Too hot")
+        page.get_by_label("Value").fill("temperature")
+        page.get_by_label("Critical at").fill("25")
+        page.get_by_label("Recipients").fill("ops@example.com")
+        page.wait_for_selector("[data-preview-count]")
+        page.screenshot(path=folder / f"rule-preview-{size}.png", full_page=True)
     finally:
         page.context.close()
-    assert len(list(folder.glob(f"*-{size}.png"))) == len(PAGES) + 1
+    assert len(list(folder.glob(f"*-{size}.png"))) == len(PAGES) + 2
