@@ -4,6 +4,7 @@ load is shared. Real stack only: amqtt delivers nothing to shared subscriptions.
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from tests.pipeline.support import Flow
@@ -100,5 +101,10 @@ def test_three_ingestors_three_storage_workers_one_of_each_sigkilled(start_pipel
         pipeline.wait_stored(sent, timeout=90)  # exact: nothing lost, nothing twice
         survivors = [s.get("/internal/telemetry/stats", token) for s in storages[1:]]
         assert all(s["stored_readings"] > 0 for s in survivors), survivors
+        # Each process's /metrics counts what that process stored (compose scrapes these).
+        for process, stats in zip(storages[1:], survivors, strict=True):
+            metrics = httpx.get(f"http://127.0.0.1:{process.port}/metrics", timeout=10).text
+            line = f"fieldline_storage_readings_stored_total {float(stats['stored_readings'])}"
+            assert line in metrics.splitlines(), (line, metrics[:2000])
         for device in devices:
             device.close()
