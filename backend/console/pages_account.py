@@ -14,6 +14,7 @@ from fieldline_backend.console.web import (
     FormDep,
     Session,
     SessionDep,
+    compressed_fragment,
     or_not_found,
     redirect,
     render,
@@ -69,7 +70,9 @@ async def alerts_page(
     filters = _filters(device_id, rule_id, level, since, until)
     alerts, error = await _history(session, filters)
     if live:  # the page's script asks for the table alone
-        return render(request, "_alert_rows.html", session, alerts=alerts)
+        return compressed_fragment(
+            request, render(request, "_alert_rows.html", session, alerts=alerts)
+        )
     devices = await session.api.get("/devices")
     rules = await session.api.get("/alert-rules")
     return render(

@@ -14,7 +14,14 @@ from fieldline_backend.console import charts
 from fieldline_backend.console.api import Api, ApiError
 from fieldline_backend.console.errors import ConsoleRoute
 from fieldline_backend.console.ranges import PRESETS, RangeInvalid, form_value, pick_range
-from fieldline_backend.console.web import FormDep, SessionDep, or_not_found, redirect, render
+from fieldline_backend.console.web import (
+    FormDep,
+    SessionDep,
+    compressed_fragment,
+    or_not_found,
+    redirect,
+    render,
+)
 
 router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 SPARK_WIDTH = 120
@@ -66,7 +73,7 @@ async def devices_page(request: Request, session: SessionDep) -> Response:
 async def devices_live(request: Request, session: SessionDep) -> Response:
     """The table body alone: the page's script swaps it in every few seconds."""
     rows = await _device_rows(session.api)
-    return render(request, "_device_rows.html", session, rows=rows)
+    return compressed_fragment(request, render(request, "_device_rows.html", session, rows=rows))
 
 
 async def _own_device(api: Api, device_id: str) -> dict:
@@ -161,7 +168,8 @@ async def device_live(
     await _own_device(session.api, device_id)
     time_range = _range_or_400(range, start, stop)
     view = await live_view(session.api, device_id, time_range, charts.clamp_width(width))
-    return render(request, "_device_live.html", session, device={"id": device_id}, view=view)
+    response = render(request, "_device_live.html", session, device={"id": device_id}, view=view)
+    return compressed_fragment(request, response)
 
 
 # ---- changes that need a confirmation ---------------------------------------------------

@@ -204,3 +204,13 @@ def test_names_are_escaped_not_run(console_stack):
             assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page, path
     finally:
         bob.api.delete(f"/api/v1/devices/{device['id']}")
+
+
+def test_live_fragments_are_gzipped_pages_with_tokens_are_not(console_stack):
+    client = sign_in(console_stack, console_stack.ada)
+    device = console_stack.ada.devices["Greenhouse 1"]
+    live = client.get(f"/devices/{device['id']}/live?range=1d&width=800")
+    assert live.headers["content-encoding"] == "gzip" and "<figure" in live.text
+    assert int(live.headers["content-length"]) * 2 < len(live.content)
+    page = client.get(f"/devices/{device['id']}")
+    assert "content-encoding" not in page.headers and "csrf_token" in page.text
