@@ -72,6 +72,7 @@ async def test_create_answers_credentials_with_the_public_endpoint(registry):
     device = await registry.create(1, "a", {"room": "x"})
     assert device.mqtt.model_dump() == {
         **ENDPOINT,
+        "ca": None,  # no FIELDLINE_MQTT_PUBLIC_CA_FILE: provision's --ca supplies it
         "client_id": device.id,
         "username": device.id,
         "password": "p" * 24,
