@@ -36,14 +36,12 @@ async def _history(session: Session, filters: dict) -> tuple[list, str | None]:
     except RangeInvalid as error:
         return [], str(error)
     levels = [level for level in filters.get("level", []) if level in LEVELS]
-    query = list(params.items()) + [("level", level) for level in levels]
     try:
-        response = await session.api.client.get("/api/v1/alerts", params=query)
-    except Exception as error:  # the in-process call itself failed
-        return [], f"the alert history could not be read ({type(error).__name__}); retry"
-    if response.status_code != 200:
-        return [], str(response.json().get("detail", response.text))[:300]
-    return response.json(), None
+        return await session.api.get("/alerts", level=levels, **params), None
+    except ApiError as error:
+        if error.status >= 500:
+            raise  # a 503 page: the alerts service is down
+        return [], "; ".join(error.messages())
 
 
 def _filters(device_id, rule_id, level, since, until) -> dict:
