@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import secrets
+import time
 
 import httpx
 import pytest
@@ -192,3 +193,22 @@ def test_influx_and_sqlite_agree_on_random_points(
         influx.close()
         sqlite.close()
         httpx.post(f"{influx_url}/query", data={"q": f'DROP DATABASE "{database}"'})
+
+
+def test_latest_value_of_each_field_without_bookkeeping(store):
+    now = int(time.time() * 1000)
+    marks = {RECEIVED_FIELD: now, SEQ_FIELD: 1, BOOT_FIELD: 1}
+    store.write(
+        [
+            Point("dev-a", now - 9000, {"temperature": 20.5, "door": True, **marks}),
+            Point("dev-a", now - 5000, {"temperature": 21.5, **marks}),
+            Point("dev-a", now - 100_000, {"humidity": 40.0, **marks}),
+            Point("dev-b", now - 1000, {"temperature": 99.0, "pressure": 1.0, **marks}),
+        ]
+    )
+    assert store.latest("dev-a", now - 60_000) == {
+        "door": (now - 9000, True),
+        "temperature": (now - 5000, 21.5),
+    }
+    assert set(store.latest("dev-a", now - 200_000)) == {"door", "temperature", "humidity"}
+    assert store.latest("dev-c", now - 200_000) == {}

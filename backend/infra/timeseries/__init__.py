@@ -55,6 +55,10 @@ class TimeSeriesStore(Protocol):
     def last_seen(self, device_ids: Sequence[str]) -> dict[str, int]:
         """{device_id: ts_ms of its newest point}; devices with no point are absent."""
 
+    def latest(self, device_id: str, start_ms: int) -> dict[str, tuple[int, Value]]:
+        """{field: (ts_ms, value)}: the newest value of each of the device's fields since
+        start_ms, bookkeeping fields (@...) left out (how a reader learns the fields)."""
+
     def close(self) -> None: ...
 
 
