@@ -26,7 +26,7 @@ from fieldline_backend.common.metrics import PROCESS_SERVICES, watch_queue_depth
 from fieldline_backend.common.metrics import router as metrics_router
 from fieldline_backend.common.readiness import QUEUE_SERVICES, shared_checks
 from fieldline_backend.common.settings import SERVICES, Settings
-from fieldline_backend.gateway.validation import validation_error_response
+from fieldline_backend.common.validation import validation_error_response
 from fieldline_backend.infra.broker import start_embedded_broker
 
 log = logging.getLogger(__name__)

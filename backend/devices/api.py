@@ -19,7 +19,6 @@ from fieldline_backend.devices.schemas import (
     RotatedCredentials,
 )
 from fieldline_backend.devices.service import DeviceNotFound, DeviceRegistry
-from fieldline_backend.gateway.validation import SafeValidationRoute
 
 # Owner ids are the gateway's user ids: 32-bit integer keys on both databases.
 OwnerId = Annotated[int, Field(ge=1, le=2**31 - 1)]
@@ -61,7 +60,6 @@ def build_router(registry: Callable[[], DeviceRegistry]) -> APIRouter:
         prefix="/internal",
         tags=["internal: devices"],
         dependencies=[InternalOnly],
-        route_class=SafeValidationRoute,
     )
 
     @router.post("/devices", status_code=status.HTTP_201_CREATED)

@@ -15,11 +15,9 @@ from fieldline_backend.alerts.payloads import PayloadInvalid, parse_time_ms
 from fieldline_backend.alerts.rules import RuleInvalid, validate_rule
 from fieldline_backend.devices.client import DeviceNotFound, DevicesClientDep
 from fieldline_backend.gateway.auth import CurrentUser
-from fieldline_backend.gateway.validation import SafeValidationRoute
 
 router = APIRouter(
     prefix="/api/v1/alert-rules",
-    route_class=SafeValidationRoute,
     tags=["alerts"],
     responses={401: {"description": "not signed in"}},
 )

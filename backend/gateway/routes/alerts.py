@@ -9,11 +9,9 @@ from fastapi import APIRouter, Query, Request
 
 from fieldline_backend.alerts.gateway_calls import call, passthrough
 from fieldline_backend.gateway.auth import CurrentUser
-from fieldline_backend.gateway.validation import SafeValidationRoute
 
 router = APIRouter(
     prefix="/api/v1/alerts",
-    route_class=SafeValidationRoute,
     tags=["alerts"],
     responses={401: {"description": "not signed in"}},
 )

@@ -9,9 +9,8 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
 from fieldline_backend.gateway.auth import AccountsDep, CurrentUser
-from fieldline_backend.gateway.validation import SafeValidationRoute
 
-router = APIRouter(prefix="/api/v1", tags=["auth"], route_class=SafeValidationRoute)
+router = APIRouter(prefix="/api/v1", tags=["auth"])
 
 
 class AccessToken(BaseModel):

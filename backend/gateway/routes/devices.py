@@ -17,11 +17,9 @@ from fieldline_backend.devices.schemas import (
     RotatedCredentials,
 )
 from fieldline_backend.gateway.auth import CurrentUser
-from fieldline_backend.gateway.validation import SafeValidationRoute
 
 router = APIRouter(
     prefix="/api/v1/devices",
-    route_class=SafeValidationRoute,
     tags=["devices"],
     responses={401: {"description": "not signed in"}},
 )

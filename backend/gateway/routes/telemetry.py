@@ -20,11 +20,9 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 
 from fieldline_backend.devices.client import DevicesClientDep
 from fieldline_backend.gateway.auth import CurrentUser
-from fieldline_backend.gateway.validation import SafeValidationRoute
 
 router = APIRouter(
     prefix="/api/v1/devices",
-    route_class=SafeValidationRoute,
     tags=["telemetry"],
     responses={401: {"description": "not signed in"}, 404: {"description": "no such device"}},
 )

@@ -8,9 +8,8 @@ from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from fieldline_backend.gateway.auth import AccountsDep, CurrentUser
-from fieldline_backend.gateway.validation import SafeValidationRoute
 
-router = APIRouter(prefix="/api/v1", tags=["tokens"], route_class=SafeValidationRoute)
+router = APIRouter(prefix="/api/v1", tags=["tokens"])
 
 
 class TokenCreate(BaseModel):

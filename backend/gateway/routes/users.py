@@ -7,9 +7,8 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from fieldline_backend.gateway.auth import AccountsDep, AdminUser
 from fieldline_backend.gateway.users import UserExists, check_password, check_username
-from fieldline_backend.gateway.validation import SafeValidationRoute
 
-router = APIRouter(prefix="/api/v1", tags=["users"], route_class=SafeValidationRoute)
+router = APIRouter(prefix="/api/v1", tags=["users"])
 
 
 class UserCreate(BaseModel):

@@ -3,22 +3,18 @@
 FastAPI's default 422 echoes the offending input. Python's JSON parser accepts NaN and
 Infinity and "\\ud800" escapes, and such input cannot be written back as strict UTF-8
 JSON, so the default handler fails with a 500 on exactly the bad input it should refuse.
-`SafeValidationRoute` answers those requests with a 422 whose echo is made safe
-(non-finite numbers as text, ASCII escapes). Use it for any router that takes a body:
-
-    router = APIRouter(prefix="/api/v1", route_class=SafeValidationRoute)
+`validation_error_response` answers those requests with a 422 whose echo is made safe
+(non-finite numbers as text, ASCII escapes); backend/app.py installs it for every route.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 
-from fastapi import Request, Response
+from fastapi import Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from starlette.responses import JSONResponse
 
 
@@ -40,16 +36,3 @@ class AsciiJSONResponse(JSONResponse):
 def validation_error_response(error: RequestValidationError) -> Response:
     errors = _finite(jsonable_encoder(error.errors(), custom_encoder={bytes: repr}))
     return AsciiJSONResponse(status_code=422, content={"detail": errors})
-
-
-class SafeValidationRoute(APIRoute):
-    def get_route_handler(self) -> Callable:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except RequestValidationError as error:
-                return validation_error_response(error)
-
-        return handle
