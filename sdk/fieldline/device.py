@@ -268,6 +268,12 @@ class Device:
 
     async def _send_loop(self):
         session = self.session
+        # This link's own event (connect() makes a new one). A sender left over from a
+        # dead link must stop before it takes readings from the buffer: _serve_link
+        # cancels it, but asyncio.wait_for on CPython < 3.12 can swallow a cancel that
+        # lands just as the write it waits on completes, and readings taken after
+        # _rewind_unsent() would be skipped, then acknowledged by a later batch's PUBACK.
+        dead = session.dead
         await session.resend_inflight()
         await session.publish(self.status_topic, b"online", True)
         await session.subscribe(self.commands_topic, 1)
@@ -276,6 +282,8 @@ class Device:
         last_ntp = None
         batch = self.batch
         while True:
+            if dead.is_set():
+                return
             if not self.clock.check_sync():
                 now = port.ticks_ms()
                 if last_ntp is None or port.ticks_diff(now, last_ntp) > 10000:
@@ -292,6 +300,8 @@ class Device:
                 self._reported_drops = dropped
             if self.buffer.has_unsent():
                 await session.wait_window()
+                if dead.is_set():
+                    return
                 try:
                     records, end = self.buffer.take(batch, self.max_payload)
                     if len(records) > 1:
