@@ -17,6 +17,7 @@ from collections import deque
 from pathlib import Path
 
 import fieldline.device
+import fieldline.port
 from fieldline import Device
 
 log = logging.getLogger("fieldline_backend.simulator.sdk")
@@ -34,6 +35,12 @@ def _sdk_log(*args) -> None:
 # The SDK prints its progress ("fieldline: online", retry delays) as a board would on
 # its console; a host with hundreds of devices sends it to the log file instead.
 fieldline.device.log = _sdk_log
+# A board collects garbage before each batch and after each lost link, to keep its small
+# heap in one piece. In a host process holding hundreds of devices (and the services, in
+# the demo) each of those is a full CPython collection of a large heap: measured, 50
+# devices dropping their links 20 times each spent 30 of 40 s in gc. CPython's own
+# generational collector is enough here.
+fieldline.port.collect_garbage = lambda: None
 
 
 class Radio:
