@@ -46,15 +46,20 @@ def run_services(settings: Settings, services: Sequence[str], banner: bool) -> N
     # `fieldline up` keeps a log in the data dir; `serve` (containers) logs to stderr only.
     log_file = log_path(settings) if banner else None
     setup_logging(settings.log_format, settings.log_level, log_file=log_file)
-    app = build_runtime(settings, services)
+    server = server_for(settings, services)
     if banner:
         print(describe(settings), flush=True)
+    server.run()
+
+
+def server_for(settings: Settings, services: Sequence[str]) -> uvicorn.Server:
+    """The services under uvicorn on settings' address, logging through our handlers."""
     config = uvicorn.Config(
-        app,
+        build_runtime(settings, services),
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,
         access_log=False,
         lifespan="on",
     )
-    uvicorn.Server(config).run()
+    return uvicorn.Server(config)

@@ -23,12 +23,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import uvicorn
-
-from fieldline_backend.app import build_runtime
 from fieldline_backend.common.logs import setup_logging
 from fieldline_backend.common.settings import SERVICES, Settings, load_settings
-from fieldline_backend.runner import log_path
+from fieldline_backend.runner import log_path, server_for
 from fieldline_backend.simulator import demo_setup
 from fieldline_backend.simulator.api import ProvisionError, SimulatorApi
 from fieldline_backend.simulator.demo_guide import console_url, guide
@@ -91,16 +88,7 @@ class ServicesThread:
     """Every service under uvicorn in a background thread."""
 
     def __init__(self, settings: Settings) -> None:
-        app = build_runtime(settings, SERVICES)
-        config = uvicorn.Config(
-            app,
-            host=settings.http_host,
-            port=settings.http_port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-        )
-        self.server = uvicorn.Server(config)
+        self.server = server_for(settings, SERVICES)
         self.thread = threading.Thread(target=self.server.run, name="fieldline-services")
 
     def start(self, timeout: float = 60.0) -> bool:
