@@ -42,10 +42,11 @@ def guide(
         f"  API         {api}   (interactive docs: {base}/docs)",
     ]
     if console:
-        lines.append(f"  web console {console}   (user {account.username!r}, password below)")
+        lines.append(f"  web console {console}   (sign in with the user below)")
     lines += [
         f"  token       {account.token}",
-        f"  user        {account.username!r}, password in {demo_dir(settings) / 'account.json'}",
+        f"  user        {account.username}   password {account.password}   "
+        f"(both kept in {demo_dir(settings) / 'account.json'})",
         f"  MQTT        127.0.0.1:{settings.mqtt_port}",
         "",
         "Try:",

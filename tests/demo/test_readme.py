@@ -15,6 +15,8 @@ import shlex
 import shutil
 import subprocess
 
+import httpx
+
 from tests.demo.process import ROOT, DemoProcess, clean_env, wait_until
 from tests.support.servers import free_port
 
@@ -58,6 +60,10 @@ def test_readme_first_command_brings_up_the_demo_and_its_curl_lines_work(tmp_pat
         assert str(data) in guide, guide
         curls = demo.curl_lines()
         assert len(curls) >= 3, guide
+        console = re.search(r"^\s*web console (http://\S+/)", guide, re.MULTILINE)
+        if console:  # named only when this build serves one
+            page = httpx.get(console.group(1), timeout=30, follow_redirects=True)
+            assert page.status_code == 200 and "text/html" in page.headers["content-type"]
 
         def every_curl_answers_with_data():
             bodies = [run_curl(line) for line in curls]
