@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DataError
 
 from fieldline_backend.common.component import Component
 from fieldline_backend.common.db import Database
@@ -26,7 +27,10 @@ from fieldline_backend.common.metrics import PROCESS_SERVICES, watch_queue_depth
 from fieldline_backend.common.metrics import router as metrics_router
 from fieldline_backend.common.readiness import QUEUE_SERVICES, shared_checks
 from fieldline_backend.common.settings import SERVICES, Settings
-from fieldline_backend.common.validation import validation_error_response
+from fieldline_backend.common.validation import (
+    database_refused_response,
+    validation_error_response,
+)
 from fieldline_backend.infra.broker import start_embedded_broker
 
 log = logging.getLogger(__name__)
@@ -74,6 +78,12 @@ async def _validation_error(request: Request, error: Exception) -> Response:
     return validation_error_response(error)
 
 
+async def _database_refused(request: Request, error: Exception) -> Response:
+    assert isinstance(error, DataError)
+    log.info("database refused a value: %s", str(error.orig).splitlines()[0] if error.orig else "")
+    return database_refused_response(error)
+
+
 def build_runtime(settings: Settings, services: Sequence[str] = SERVICES) -> FastAPI:
     unknown = set(services) - set(SERVICES)
     if unknown:
@@ -114,6 +124,7 @@ def build_runtime(settings: Settings, services: Sequence[str] = SERVICES) -> Fas
     # Every route, public or internal: a 422 that can be written even for the NaN and
     # lone-surrogate input FastAPI's default handler fails on with a 500.
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DataError, _database_refused)
     for component in components:
         for router in component.routers:
             app.include_router(router)

@@ -5,6 +5,10 @@ Infinity and "\\ud800" escapes, and such input cannot be written back as strict 
 JSON, so the default handler fails with a 500 on exactly the bad input it should refuse.
 `validation_error_response` answers those requests with a 422 whose echo is made safe
 (non-finite numbers as text, ASCII escapes); backend/app.py installs it for every route.
+
+Some input passes validation and is still refused by the database (PostgreSQL stores no
+NUL byte in a text column; SQLite does). `database_refused_response` turns that refusal
+(SQLAlchemy's DataError: always a value, never the server) into a 422 as well.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import math
 from fastapi import Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DataError
 from starlette.responses import JSONResponse
 
 
@@ -36,3 +41,11 @@ class AsciiJSONResponse(JSONResponse):
 def validation_error_response(error: RequestValidationError) -> Response:
     errors = _finite(jsonable_encoder(error.errors(), custom_encoder={bytes: repr}))
     return AsciiJSONResponse(status_code=422, content={"detail": errors})
+
+
+def database_refused_response(error: DataError) -> Response:
+    reason = str(error.orig).splitlines()[0] if error.orig else "invalid value"
+    return AsciiJSONResponse(
+        status_code=422,
+        content={"detail": f"a value the database cannot store: {reason}; remove it and retry"},
+    )
