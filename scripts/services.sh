@@ -29,7 +29,7 @@ wait_port() { # port name seconds
 }
 
 APT_UPDATED=0
-apt_install() { # command package...
+apt_install() { # command package... [apt-get options]
     command -v "$1" >/dev/null 2>&1 && return 0
     shift
     say "installing $* from apt"
@@ -151,6 +151,7 @@ up_chromium() {
     # The console's browser tests (tests/console) drive Debian's Chromium through
     # Playwright; Playwright's own browser downloads are never used.
     apt_install chromium chromium
+    apt_install curl curl # tests/demo runs the demo guide's curl lines as printed
 }
 
 write_env() {
@@ -181,14 +182,7 @@ status_line() { # port name
 # Debian's docker-compose 1.29 validates deploy/compose.yaml (tests/deploy); no Docker
 # engine is needed for `docker-compose config`, so skip the recommended docker.io.
 up_docker_compose() {
-    command -v docker-compose >/dev/null 2>&1 && return 0
-    say "installing docker-compose from apt (no engine)"
-    if [ "$APT_UPDATED" = 0 ]; then
-        apt-get update -qq >/dev/null
-        APT_UPDATED=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        docker-compose >/dev/null
+    apt_install docker-compose docker-compose --no-install-recommends
 }
 
 case "${1:-}" in
