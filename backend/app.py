@@ -52,6 +52,11 @@ class Context:
     def internal_token(self) -> str:
         return self.settings.effective_internal_token
 
+    @cached_property
+    def accepted_internal_tokens(self) -> tuple[str, ...]:
+        also = self.settings.internal_token_also_accepted
+        return (self.internal_token, also) if also else (self.internal_token,)
+
     def service_client(self, service: str, timeout: float = 10.0) -> httpx.AsyncClient:
         """An HTTP client for another service's API, carrying the internal token."""
         return httpx.AsyncClient(

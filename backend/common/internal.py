@@ -10,9 +10,11 @@ INTERNAL_TOKEN_HEADER = "X-Fieldline-Internal"
 
 
 def require_internal(request: Request) -> None:
-    expected = request.app.state.ctx.internal_token
-    given = request.headers.get(INTERNAL_TOKEN_HEADER, "")
-    if not hmac.compare_digest(given.encode(), expected.encode()):
+    given = request.headers.get(INTERNAL_TOKEN_HEADER, "").encode()
+    accepted = request.app.state.ctx.accepted_internal_tokens
+    # Every candidate compared (no early exit), each in constant time.
+    matches = [hmac.compare_digest(given, token.encode()) for token in accepted]
+    if not any(matches):
         raise HTTPException(
             status_code=401, detail="internal endpoint: missing or wrong X-Fieldline-Internal"
         )

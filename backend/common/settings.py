@@ -73,6 +73,9 @@ class Settings(BaseSettings):
 
     secret_key: str | None = None  # signs nothing yet; reserved for session cookies
     internal_token: str | None = None  # service-to-service calls on /internal
+    # Also accepted on /internal (never sent): lets the token be rotated without a window
+    # in which services disagree (docs/deploy.md, "Rotating secrets").
+    internal_token_also_accepted: str | None = None
     access_token_minutes: int = 60
     monitor_interval: float = 10.0
 
