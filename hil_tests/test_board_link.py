@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
+import threading
 import time
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fieldline_provision.board_link import SerialBoardLink
 from fieldline_provision.errors import BoardCommandFailed
+from fieldline_provision.serial_board_link import SerialBoardLink
 from hil_tests.conftest import HIL_PORT, TARGET
 from hil_tests.rig import Rig
 
@@ -96,6 +98,70 @@ def test_a_running_app_is_interrupted_and_reset_runs_main_again(board):
         link.close()
     if board.is_rig:
         assert "KeyboardInterrupt" in board.rig.console()
+
+
+def wait_for_console(link, text: bytes, seconds: float = 10) -> bytes:
+    console = b""
+    deadline = time.monotonic() + seconds
+    while text not in console and time.monotonic() < deadline:
+        console += link.read_console(0.2)
+    return console
+
+
+def test_reset_interrupts_a_running_app_first(board):
+    """A second reset in a row: the app runs, so Ctrl-D alone would not reach it."""
+    link = SerialBoardLink.open(board.port)
+    try:
+        link.put_file("main.py", LOOPING_MAIN.encode())
+        link.put_file("boots.txt", b"0")
+        link.reset()
+        console = wait_for_console(link, b"app booted 1")
+        assert b"app booted 1" in console, console
+        link.reset()
+        console = wait_for_console(link, b"app booted 2")
+        assert b"app booted 2" in console, f"expected a second boot, got console {console!r}"
+    finally:
+        link.close()
+
+
+def ctrl_c_soon() -> None:
+    """A real SIGINT to this process a moment later, as Ctrl-C in the terminal: it lands
+    while the link waits for the board (where an upload spends its time)."""
+    main = threading.main_thread().ident
+    threading.Timer(0.03, signal.pthread_kill, (main, signal.SIGINT)).start()
+
+
+def ctrl_c_now() -> None:
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("ctrl_c", [ctrl_c_now, ctrl_c_soon], ids=["between", "during"])
+def test_ctrl_c_during_an_upload_leaves_the_old_file_and_no_tmp(link, ctrl_c):
+    path = f"{DIR}/ctrl_c/big.bin"
+    old = b"old contents\n"
+    link.put_file(path, old)
+    started = []
+
+    def progress(sent, total):
+        if not started:
+            started.append(sent)
+            ctrl_c()
+
+    with pytest.raises(KeyboardInterrupt):
+        link.put_file(path, os.urandom(200 * 1024), progress)
+    listed = link.list_files(f"{DIR}/ctrl_c")
+    assert listed == [path], f"expected only {path} on the board, got {listed}"
+    assert link.read_file(path) == old
+
+
+def test_a_failed_write_on_the_board_leaves_no_tmp(link):
+    # A folder that is not empty where the file goes: the board refuses the rename.
+    folder = f"{DIR}/refused"
+    link.put_file(f"{folder}/cfg/keep", b"x")
+    with pytest.raises(BoardCommandFailed):
+        link.put_file(f"{folder}/cfg", b"{}" * 1500)
+    listed = link.list_files(folder)
+    assert listed == [f"{folder}/cfg/keep"], f"expected no {folder}/cfg.tmp, got {listed}"
 
 
 @pytest.fixture(scope="module", params=[TARGET])

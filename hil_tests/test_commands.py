@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from fieldline_provision.board_files import firmware_files, upload_changed
-from fieldline_provision.board_link import SerialBoardLink
 from fieldline_provision.cli import main
 from fieldline_provision.device_config import build_config, encode, parse_sensor_spec
+from fieldline_provision.serial_board_link import SerialBoardLink
 
 MQTT = {"host": "127.0.0.1", "port": 1, "client_id": "dev-x", "username": "dev-x", "password": "p"}
 

@@ -10,8 +10,8 @@ import os
 
 import pytest
 
-from fieldline_provision.board_link import SerialBoardLink
 from fieldline_provision.firmware import firmware_plan, write_firmware
+from fieldline_provision.serial_board_link import SerialBoardLink
 
 
 def test_firmware_is_written_and_micropython_answers(board):

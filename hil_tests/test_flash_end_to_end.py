@@ -94,7 +94,7 @@ def wait_more_readings(backend, device_id: str, than: int, timeout: float = 60) 
 
 
 def board_config(board) -> dict:
-    from fieldline_provision.board_link import SerialBoardLink
+    from fieldline_provision.serial_board_link import SerialBoardLink
 
     link = SerialBoardLink.open(board.port)
     try:

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from fieldline_provision.board_link import SerialBoardLink
 from fieldline_provision.cli import main
+from fieldline_provision.serial_board_link import SerialBoardLink
 from hil_tests.backend import running_backend
 from tests.support.servers import create_pg_database, drop_pg_database, free_port
 

@@ -9,9 +9,9 @@ import time
 import pytest
 
 from fieldline_provision.board_files import BoardFile, upload_changed
-from fieldline_provision.board_link import SerialBoardLink
 from fieldline_provision.cli import main
 from fieldline_provision.errors import BoardDisconnected, PartialUpload
+from fieldline_provision.serial_board_link import SerialBoardLink
 from hil_tests.rig import Rig
 
 

@@ -3,7 +3,7 @@ properties of the stand-in, not of a real board)."""
 
 from __future__ import annotations
 
-from fieldline_provision.board_link import SerialBoardLink
+from fieldline_provision.serial_board_link import SerialBoardLink
 from hil_tests.rig import Rig
 
 COUNTING_MAIN = b"""\

@@ -9,8 +9,9 @@ import sys
 
 from fieldline_provision import login_store
 from fieldline_provision.api_client import FieldlineApi
-from fieldline_provision.board_link import BoardLink, SerialBoardLink
+from fieldline_provision.board_link import BoardLink
 from fieldline_provision.errors import NotLoggedIn
+from fieldline_provision.serial_board_link import SerialBoardLink
 
 
 def stderr(line: str) -> None:
