@@ -89,6 +89,24 @@ def write_calls(plan: FirmwarePlan, chip_description: str) -> list[tuple[str, di
     return calls
 
 
+def _run_call(cmds, esp, name: str, kwargs: dict):
+    """One call of write_calls() through esptool; returns the esp to use next (run_stub
+    gives a new one, talking to the stub instead of the ROM)."""
+    if name == "run_stub":
+        return cmds.run_stub(esp)
+    if name == "change_baud":
+        esp.change_baud(kwargs["baud"])
+    elif name == "reset_chip":
+        cmds.reset_chip(esp, kwargs["reset_mode"])
+    elif name == "write_flash":
+        cmds.write_flash(esp, kwargs["addr_data"])
+    elif name == "attach_flash":
+        cmds.attach_flash(esp)
+    elif name == "erase_flash":
+        cmds.erase_flash(esp)
+    return esp
+
+
 def write_firmware(plan: FirmwarePlan, say=print) -> str:
     """Erase and write MicroPython on the board at plan.port; returns the chip name."""
     from esptool import cmds
@@ -106,18 +124,7 @@ def write_firmware(plan: FirmwarePlan, say=print) -> str:
         say(f"chip: {chip}")
         for name, kwargs in write_calls(plan, chip):
             say(f"esptool: {name.replace('_', ' ')}")
-            if name == "run_stub":
-                esp = cmds.run_stub(esp)
-            elif name == "change_baud":
-                esp.change_baud(kwargs["baud"])
-            elif name == "attach_flash":
-                cmds.attach_flash(esp)
-            elif name == "erase_flash":
-                cmds.erase_flash(esp)
-            elif name == "write_flash":
-                cmds.write_flash(esp, kwargs["addr_data"])
-            elif name == "reset_chip":
-                cmds.reset_chip(esp, kwargs["reset_mode"])
+            esp = _run_call(cmds, esp, name, kwargs)
         return chip
     except FatalError as error:
         raise FirmwareWriteFailed(f"esptool failed: {error}; run the command again") from None

@@ -85,3 +85,48 @@ def test_missing_or_wrong_images_are_refused_before_touching_the_board(tmp_path,
     garbage.write_bytes(b"PK\x03\x04")
     with pytest.raises(UsageError, match="0xE9"):
         firmware_plan("/dev/ttyUSB0", garbage)
+
+
+class FakeChip:
+    """What esptool's connect_esp/run_stub return, recording what it is asked."""
+
+    CHIP_NAME = "ESP32"
+
+    def __init__(self, name: str, log: list) -> None:
+        self.name, self.log = name, log
+        self._port = self
+
+    def change_baud(self, baud):
+        self.log.append(("change_baud", self.name, baud))
+
+    def close(self):
+        self.log.append(("close", self.name))
+
+
+def test_write_firmware_makes_the_planned_calls_on_the_stub(image, monkeypatch):
+    # esptool's functions stand in for a board; the order and the targets are the point.
+    from esptool import cmds
+
+    from fieldline_provision.firmware import write_firmware
+
+    log: list = []
+    rom, stub = FakeChip("rom", log), FakeChip("stub", log)
+    monkeypatch.setattr(cmds, "connect_esp", lambda port, chip: rom)
+    monkeypatch.setattr(cmds, "run_stub", lambda esp: log.append(("run_stub", esp.name)) or stub)
+    for name in ("attach_flash", "erase_flash"):
+        monkeypatch.setattr(cmds, name, lambda esp, _n=name: log.append((_n, esp.name)))
+    monkeypatch.setattr(cmds, "write_flash", lambda esp, a: log.append(("write", esp.name, a)))
+    monkeypatch.setattr(cmds, "reset_chip", lambda esp, m: log.append(("reset", esp.name, m)))
+
+    said: list[str] = []
+    assert write_firmware(firmware_plan("/dev/ttyUSB0", image), say=said.append) == "ESP32"
+    assert log == [
+        ("run_stub", "rom"),
+        ("change_baud", "stub", FAST_BAUD),
+        ("attach_flash", "stub"),
+        ("erase_flash", "stub"),
+        ("write", "stub", [(0x1000, str(image))]),
+        ("reset", "stub", "hard-reset"),
+        ("close", "stub"),
+    ]
+    assert said[0] == "chip: ESP32" and said[-1] == "esptool: reset chip"
