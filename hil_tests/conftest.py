@@ -8,6 +8,7 @@ board kept for testing.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,19 @@ from hil_tests.rig import Rig
 
 # The shared real-service fixtures (PostgreSQL, ...) of the main suite.
 from tests.conftest import pg_admin_url, pg_url, services  # noqa: F401
+
+# A main.py that counts its boots in a file and then loops forever printing, like an app.
+LOOPING_MAIN = """\
+try:
+    n = int(open('boots.txt').read())
+except OSError:
+    n = 0
+open('boots.txt', 'w').write(str(n + 1))
+print('app booted', n + 1)
+import time
+while True:
+    time.sleep(0.05)
+"""
 
 HIL_PORT = os.environ.get("FIELDLINE_HIL_PORT")
 TARGET = "board" if HIL_PORT else "rig"
@@ -82,3 +96,12 @@ def write_text(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def wait_for_console(link, text: bytes, seconds: float = 10) -> bytes:
+    """What the board printed until `text` showed up (or `seconds` passed)."""
+    console = b""
+    deadline = time.monotonic() + seconds
+    while text not in console and time.monotonic() < deadline:
+        console += link.read_console(0.2)
+    return console

@@ -14,24 +14,11 @@ from hypothesis import strategies as st
 
 from fieldline_provision.errors import BoardCommandFailed
 from fieldline_provision.serial_board_link import SerialBoardLink
-from hil_tests.conftest import HIL_PORT, TARGET
+from hil_tests.conftest import HIL_PORT, LOOPING_MAIN, TARGET, wait_for_console
 from hil_tests.rig import Rig
 
 # Test files live under this folder on the board, so a real board keeps its app.
 DIR = "fl_hil"
-
-# A main.py that counts its boots in a file and then loops forever printing, like an app.
-LOOPING_MAIN = """\
-try:
-    n = int(open('boots.txt').read())
-except OSError:
-    n = 0
-open('boots.txt', 'w').write(str(n + 1))
-print('app booted', n + 1)
-import time
-while True:
-    time.sleep(0.05)
-"""
 
 
 @pytest.fixture
@@ -98,14 +85,6 @@ def test_a_running_app_is_interrupted_and_reset_runs_main_again(board):
         link.close()
     if board.is_rig:
         assert "KeyboardInterrupt" in board.rig.console()
-
-
-def wait_for_console(link, text: bytes, seconds: float = 10) -> bytes:
-    console = b""
-    deadline = time.monotonic() + seconds
-    while text not in console and time.monotonic() < deadline:
-        console += link.read_console(0.2)
-    return console
 
 
 def test_reset_interrupts_a_running_app_first(board):

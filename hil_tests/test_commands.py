@@ -8,6 +8,7 @@ from fieldline_provision.board_files import firmware_files, upload_changed
 from fieldline_provision.cli import main
 from fieldline_provision.device_config import build_config, encode, parse_sensor_spec
 from fieldline_provision.serial_board_link import SerialBoardLink
+from hil_tests.conftest import LOOPING_MAIN, wait_for_console
 
 MQTT = {"host": "127.0.0.1", "port": 1, "client_id": "dev-x", "username": "dev-x", "password": "p"}
 
@@ -78,6 +79,21 @@ def test_monitor_shows_the_board_console_decoded(board, capsys):
     out = capsys.readouterr().out
     assert "température 21.5 °C" in out
     assert "\r" not in out and "\x04" not in out
+
+
+def test_monitor_reset_restarts_a_running_app(board, capsys):
+    link = SerialBoardLink.open(board.port)
+    try:
+        link.put_file("main.py", LOOPING_MAIN.encode())
+        link.put_file("boots.txt", b"0")
+        link.reset()
+        assert b"app booted 1" in wait_for_console(link, b"app booted 1")
+    finally:
+        link.close()
+    # The app loops: only an interrupt before Ctrl-D gets it to boot again.
+    assert main(["monitor", "--port", board.port, "--reset", "--seconds", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "app booted 2" in out, f"expected the app to boot again, monitor showed {out!r}"
 
 
 def test_flash_with_an_unreachable_api_does_not_touch_the_board(board, capsys, monkeypatch):
