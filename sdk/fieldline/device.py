@@ -129,6 +129,7 @@ class Device:
         self.refusals = 0
         self.last_error = None
         self._reported_drops = 0
+        self._last_ntp = None  # ticks_ms of the last NTP request, this link
         self._new = asyncio.Event()
         self._running = False
         log("boot", self.clock.boot, "device", self.client_id)
@@ -279,44 +280,20 @@ class Device:
         await session.subscribe(self.commands_topic, 1)
         online_at = port.ticks_ms()
         ntp_wait_ms = int(float(self.config.get("ntp_wait_s") or 0) * 1000)
-        last_ntp = None
+        self._last_ntp = None
         batch = self.batch
         while True:
             if dead.is_set():
                 return
-            if not self.clock.check_sync():
-                now = port.ticks_ms()
-                if last_ntp is None or port.ticks_diff(now, last_ntp) > 10000:
-                    last_ntp = now
-                    port.sync_time()
-                if not self.clock.check_sync() and port.ticks_diff(now, online_at) < ntp_wait_ms:
-                    await port.sleep_ms(500)
-                    continue
-            dropped = self.buffer.dropped
-            if dropped != self._reported_drops:
-                report = '{"dropped":%d,"boot":%d}' % (dropped, self.clock.boot)
-                await session.publish(self.drops_topic, report.encode())
-                log("reported", dropped, "dropped readings")
-                self._reported_drops = dropped
+            if self._waiting_for_clock(online_at, ntp_wait_ms):
+                await port.sleep_ms(500)
+                continue
+            await self._report_drops(session)
             if self.buffer.has_unsent():
                 await session.wait_window()
                 if dead.is_set():
                     return
-                try:
-                    records, end = self.buffer.take(batch, self.max_payload)
-                    if len(records) > 1:
-                        port.collect_garbage()  # a batch is the one big allocation
-                    payload = reading.batch_payload(records, self.clock) if records else None
-                except MemoryError:
-                    # Smaller batches from now on, rather than a link that dies forever.
-                    self._rewind_unsent()
-                    records = None
-                    payload = None
-                    batch = max(1, batch // 2)
-                    port.collect_garbage()
-                    log("low memory: batches of", batch)
-                if payload is not None:
-                    await session.publish(self.telemetry_topic, payload, False, end)
+                batch = await self._send_batch(session, batch)
                 continue
             self.journal.save_ack()
             self._new.clear()
@@ -324,6 +301,44 @@ class Device:
                 await asyncio.wait_for(self._new.wait(), 1)
             except asyncio.TimeoutError:
                 pass
+
+    def _waiting_for_clock(self, online_at, ntp_wait_ms):
+        """True while readings should wait for NTP: the clock is not set and the link has
+        been up less than ntp_wait_s. Asks NTP at most every 10 s meanwhile."""
+        if self.clock.check_sync():
+            return False
+        now = port.ticks_ms()
+        if self._last_ntp is None or port.ticks_diff(now, self._last_ntp) > 10000:
+            self._last_ntp = now
+            port.sync_time()
+        return not self.clock.check_sync() and port.ticks_diff(now, online_at) < ntp_wait_ms
+
+    async def _report_drops(self, session):
+        dropped = self.buffer.dropped
+        if dropped != self._reported_drops:
+            report = '{"dropped":%d,"boot":%d}' % (dropped, self.clock.boot)
+            await session.publish(self.drops_topic, report.encode())
+            log("reported", dropped, "dropped readings")
+            self._reported_drops = dropped
+
+    async def _send_batch(self, session, batch):
+        """Publish the next batch of unsent readings; returns the batch size to use next
+        (halved after a MemoryError)."""
+        try:
+            records, end = self.buffer.take(batch, self.max_payload)
+            if len(records) > 1:
+                port.collect_garbage()  # a batch is the one big allocation
+            payload = reading.batch_payload(records, self.clock) if records else None
+        except MemoryError:
+            # Smaller batches from now on, rather than a link that dies forever.
+            self._rewind_unsent()
+            port.collect_garbage()
+            batch = max(1, batch // 2)
+            log("low memory: batches of", batch)
+            return batch
+        if payload is not None:
+            await session.publish(self.telemetry_topic, payload, False, end)
+        return batch
 
     def start(self):
         """Run the network loop as a background task; returns the task."""
