@@ -6,7 +6,6 @@ import hashlib
 import os
 import signal
 import threading
-import time
 
 import pytest
 from hypothesis import given
@@ -66,20 +65,14 @@ def test_a_running_app_is_interrupted_and_reset_runs_main_again(board):
         link.put_file("main.py", LOOPING_MAIN.encode())
         link.put_file("boots.txt", b"0")
         link.reset()
-        console = b""
-        deadline = time.monotonic() + 30
-        while b"app booted 1" not in console and time.monotonic() < deadline:
-            console += link.read_console(0.2)
+        console = wait_for_console(link, b"app booted 1", 30)
         assert b"app booted 1" in console, console
         # The app now loops forever; getting the raw REPL means Ctrl-C reached it as
         # KeyboardInterrupt.
         link.enter_raw_repl()
         assert link.read_file("boots.txt") == b"1"
         link.reset()
-        console = b""
-        deadline = time.monotonic() + 30
-        while b"app booted 2" not in console and time.monotonic() < deadline:
-            console += link.read_console(0.2)
+        console = wait_for_console(link, b"app booted 2", 30)
         assert b"app booted 2" in console, console
     finally:
         link.close()
