@@ -5,6 +5,8 @@ The history goes straight into the process's SQLite time-series file through the
 adapter (fast); the queries go through the public API like any client's. CI stores
 FIELDLINE_TEST_QUERY_POINTS (default 200,000); the issue's case is 2,000,000, run by
 hand: FIELDLINE_TEST_QUERY_POINTS=2000000 pytest tests/hostile_query -s
+With FIELDLINE_TEST_QUERY_STORE=influxdb the process stores in a database of its own on
+the test InfluxDB instead (by hand: the write takes a while).
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ import httpx
 
 from fieldline_backend.common.settings import Settings
 from fieldline_backend.gateway.users import create_user_in
-from fieldline_backend.infra.timeseries import Point
-from fieldline_backend.infra.timeseries.sqlite import SQLiteStore
+from fieldline_backend.infra.timeseries import Point, open_timeseries
 from tests.demo.process import FIELDLINE, DemoProcess, clean_env
 from tests.support.servers import free_port, wait_for
 
 POINTS = int(os.environ.get("FIELDLINE_TEST_QUERY_POINTS", "200000"))
+STORE = os.environ.get("FIELDLINE_TEST_QUERY_STORE", "embedded")
 PARALLEL = 4
 MAX_RSS_MB = 300
 CAP = 10_000  # FIELDLINE_QUERY_MAX_POINTS's default
@@ -39,8 +41,8 @@ def peak_rss_mb(pid: int) -> float:
     raise AssertionError(f"no VmHWM in /proc/{pid}/status")
 
 
-def store_history(path: Path, device_id: str, count: int) -> None:
-    store = SQLiteStore(path)
+def store_history(settings: Settings, device_id: str, count: int) -> None:
+    store = open_timeseries(settings)
     try:
         store.ensure_schema()
         batch = 50_000
@@ -55,16 +57,29 @@ def store_history(path: Path, device_id: str, count: int) -> None:
         store.close()
 
 
-def test_parallel_all_history_raw_queries_keep_fieldline_up_small_and_healthy(tmp_path):
+def test_parallel_all_history_raw_queries_keep_fieldline_up_small_and_healthy(tmp_path, request):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     http_port = free_port()
     password = secrets.token_urlsafe(12)
-    create_user_in(Settings(data_dir=data_dir), "ada", password)
+    stores = {}
+    if STORE == "influxdb":
+        influx_url = request.getfixturevalue("influx_url")
+        stores = {"influx_url": influx_url, "influx_database": f"flq_{secrets.token_hex(4)}"}
+        request.addfinalizer(
+            lambda: httpx.post(
+                f"{influx_url}/query", data={"q": f'DROP DATABASE "{stores["influx_database"]}"'}
+            )
+        )
+    settings = Settings(data_dir=data_dir, **stores)
+    create_user_in(settings, "ada", password)
     up = DemoProcess(
         [*FIELDLINE, "up", "--data-dir", str(data_dir), "--http-port", str(http_port),
          "--mqtt-port", str(free_port())],
-        env=clean_env(FIELDLINE_LOG_LEVEL="WARNING"),
+        env=clean_env(
+            FIELDLINE_LOG_LEVEL="WARNING",
+            **{f"FIELDLINE_{key.upper()}": value for key, value in stores.items()},
+        ),
     )  # fmt: skip
     base_url = f"http://127.0.0.1:{http_port}"
     try:
@@ -78,8 +93,8 @@ def test_parallel_all_history_raw_queries_keep_fieldline_up_small_and_healthy(tm
             assert device.status_code == 201, device.text
             device_id = device.json()["id"]
             started = time.monotonic()
-            store_history(data_dir / "timeseries.db", device_id, POINTS)
-            print(f"\n{POINTS} points stored in {time.monotonic() - started:.1f} s")
+            store_history(settings, device_id, POINTS)
+            print(f"\n{POINTS} points stored in {STORE} in {time.monotonic() - started:.1f} s")
             before = peak_rss_mb(up.process.pid)
 
             answers: list = []
