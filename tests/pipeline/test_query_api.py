@@ -3,12 +3,18 @@ back what was written, raw, aggregated and as CSV; another user's device is 404.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
 import time
 from datetime import UTC, datetime
 
+import httpx
+
+from fieldline_backend.console.api import Api
+from fieldline_backend.console.pages_devices import live_view
+from fieldline_backend.console.ranges import TimeRange
 from fieldline_backend.infra.timeseries import Point
 from tests.pipeline.conftest import ALL
 from tests.pipeline.support import reading
@@ -202,13 +208,16 @@ def test_a_long_history_comes_in_pages_of_the_cap_and_the_link_reads_it_all(star
         assert f"start={base + 2}" in as_csv.headers["link"], as_csv.headers.get("link")
 
 
-def test_limit_fields_and_windows_over_the_cap_are_422_naming_the_parameter(start_pipeline):
+def test_over_the_cap_422s_latest_bounded_and_the_console_reads_every_page(start_pipeline):
     with start_pipeline(ALL, query_max_points=20) as pipeline, pipeline.signed_in() as owner:
         device_id = pipeline.register(owner, "wide")["id"]
         now = int(time.time() * 1000)
+        stamps = [now - 150_000, now - 90_000, now - 30_000, now - 1000]
         store = pipeline.store()
         try:
-            store.write([Point(device_id, now - 1000, {f"f{i:02d}": 1.0 for i in range(25)})])
+            store.write(
+                [Point(device_id, ts, {f"f{i:02d}": 1.0 for i in range(25)}) for ts in stamps]
+            )
         finally:
             store.close()
         url = f"/api/v1/devices/{device_id}/telemetry"
@@ -229,3 +238,20 @@ def test_limit_fields_and_windows_over_the_cap_are_422_naming_the_parameter(star
         latest = owner.get(f"/api/v1/devices/{device_id}/latest").json()
         assert sorted(latest["fields"]) == [f"f{i:02d}" for i in range(20)], latest
         assert latest["truncated"] is True
+
+        # The console's charts: 20 fields x 4 windows is 80 values, 4 pages of the cap.
+        headers = {"Authorization": owner.headers["Authorization"]}
+        view = asyncio.run(_live_view(pipeline.running.base_url, headers, device_id, now))
+        every = view["every"]
+        windows = len({ts // every for ts in stamps})
+        counts = {chart["field"]: chart["chart"].count for chart in view["charts"]}
+        assert counts == {f"f{i:02d}": windows for i in range(20)}, (every, counts)
+
+
+async def _live_view(base_url: str, headers: dict, device_id: str, now: int) -> dict:
+    span = TimeRange("custom", now - 180_000, now, "last 3 minutes")
+    api = Api(httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30))
+    try:
+        return await live_view(api, device_id, span, width=4)
+    finally:
+        await api.close()
