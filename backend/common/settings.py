@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     storage_batch_seconds: float = 0.2
     storage_device_cache_seconds: float = 30.0
     storage_redelivery_window_seconds: float = 3600.0  # readings without ts: dedup window
+    # Values per answer of the telemetry query API (and windows per range with `every`);
+    # a longer answer is cut and says where the rest starts (docs/pipeline.md).
+    query_max_points: int = Field(10_000, ge=1)
 
     @classmethod
     def settings_customise_sources(

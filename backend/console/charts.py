@@ -33,6 +33,20 @@ def window_ms(start_ms: int, stop_ms: int, width_px: int) -> int:
     return max(1000, math.ceil(every / 1000) * 1000)
 
 
+async def read_all_pages(api, path: str, **params) -> dict[str, list]:
+    """{field: points} of a query answer and the pages after it: the query API sends at
+    most FIELDLINE_QUERY_MAX_POINTS values per answer (several charts' windows together
+    can be more) and says where the rest starts."""
+    fields: dict[str, list] = {}
+    while True:
+        answer = await api.get(path, **params)
+        for name, points in answer["fields"].items():
+            fields.setdefault(name, []).extend(points)
+        if answer.get("next_start") is None:
+            return fields
+        params = {**params, "start": answer["next_start"]}
+
+
 def windows_touched(start_ms: int, stop_ms: int, every_ms: int) -> int:
     """How many epoch-aligned windows of every_ms overlap [start_ms, stop_ms)."""
     if stop_ms <= start_ms:

@@ -96,11 +96,11 @@ async def live_view(api: Api, device_id: str, time_range, width: int) -> dict:
     series: dict[str, list] = {}
     for agg, names in groups.items():
         if names:
-            answer = await api.get(
-                f"/devices/{device_id}/telemetry", fields=",".join(sorted(names)),
+            found = await charts.read_all_pages(
+                api, f"/devices/{device_id}/telemetry", fields=",".join(sorted(names)),
                 start=start, stop=stop, every=every, agg=agg,
             )  # fmt: skip
-            series.update({name: (agg, answer["fields"][name]) for name in names})
+            series.update({name: (agg, found.get(name, [])) for name in names})
     drawn = []
     for name in sorted(series):
         agg, points = series[name]

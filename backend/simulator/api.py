@@ -29,10 +29,13 @@ class SimulatorApi(FieldlineApi):
         return self._request("GET", "/alerts", params=params).json()
 
     def points(self, device_id: str, field: str, start: str | int, stop: str | int = "now"):
-        """[[ts_ms, value], ...] of one value of a device between start and stop."""
-        body = self._request(
-            "GET",
-            f"/devices/{device_id}/telemetry",
-            params={"fields": field, "start": str(start), "stop": str(stop)},
-        ).json()
-        return body["fields"].get(field, [])
+        """[[ts_ms, value], ...] of one value of a device between start and stop, every
+        page of it (an answer holds at most FIELDLINE_QUERY_MAX_POINTS values)."""
+        points: list = []
+        params = {"fields": field, "start": str(start), "stop": str(stop)}
+        while True:
+            body = self._request("GET", f"/devices/{device_id}/telemetry", params=params).json()
+            points += body["fields"].get(field, [])
+            if body.get("next_start") is None:
+                return points
+            params["start"] = str(body["next_start"])

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from fieldline_backend.common.internal import InternalOnly
 from fieldline_backend.infra.timeseries import QueryError, TimeSeriesUnavailable
+from fieldline_backend.storage.query_size import check_query_size
 from fieldline_backend.storage.status import device_status
 
 MAX_TS_MS = 9_223_372_036_853  # InfluxDB's last millisecond; SQLite's integers hold it
@@ -30,15 +31,25 @@ def read_series(
     stop: int = Query(..., ge=0, le=MAX_TS_MS, description="ms since epoch, exclusive"),
     every: int | None = Query(None, gt=0, le=MAX_TS_MS, description="window in ms"),
     agg: str | None = None,
+    limit: int | None = Query(None, ge=1, description="values per answer; default the cap"),
 ) -> dict:
-    names = [name for name in fields.split(",") if name]
+    """At most `limit` values (FIELDLINE_QUERY_MAX_POINTS by default and at most);
+    `next_start` is where the rest begins (null: nothing left before stop)."""
+    cap = request.app.state.ctx.settings.query_max_points
+    names = sorted({name for name in fields.split(",") if name})
+    limit = check_query_size(names, start, stop, every, limit, cap)
     try:
-        series = _storage(request).store.query([device_id], names, start, stop, every, agg)
+        page = _storage(request).store.page([device_id], names, start, stop, limit, every, agg)
     except QueryError as error:
         raise HTTPException(status_code=400, detail=str(error)) from error
     except TimeSeriesUnavailable as error:
         raise HTTPException(status_code=503, detail=f"{error}; try again shortly") from error
-    return {"device_id": device_id, "fields": series.get(device_id, {})}
+    return {
+        "device_id": device_id,
+        "fields": page.series.get(device_id, {}),
+        "limit": limit,
+        "next_start": page.next_start,
+    }
 
 
 @router.get("/devices/{device_id}/status")
@@ -55,12 +66,15 @@ def read_latest(
     device_id: str,
     start: int = Query(..., ge=0, le=MAX_TS_MS, description="ms since epoch"),
 ) -> dict:
-    """The newest value of each of the device's fields since start."""
+    """The newest value of each of the device's fields since start: the first
+    FIELDLINE_QUERY_MAX_POINTS fields by name, `truncated` when the device has more."""
+    cap = request.app.state.ctx.settings.query_max_points
     try:
-        found = _storage(request).store.latest(device_id, start)
+        found = _storage(request).store.latest(device_id, start, limit=cap + 1)
     except TimeSeriesUnavailable as error:
         raise HTTPException(status_code=503, detail=f"{error}; try again shortly") from error
-    return {"device_id": device_id, "fields": {k: list(v) for k, v in found.items()}}
+    fields = {k: list(v) for k, v in sorted(found.items())[:cap]}
+    return {"device_id": device_id, "fields": fields, "truncated": len(found) > cap}
 
 
 class Invalidate(BaseModel):

@@ -212,3 +212,78 @@ def test_latest_value_of_each_field_without_bookkeeping(store):
     }
     assert set(store.latest("dev-a", now - 200_000)) == {"door", "temperature", "humidity"}
     assert store.latest("dev-c", now - 200_000) == {}
+
+
+# ---- pages: a capped answer and the cursor to the rest (issue 13, item 7) -----------------
+
+
+def page_through(store, devices, fields, start, stop, limit, **window):
+    """Every page from start to stop: [(rows of the page, next_start), ...]."""
+    pages = []
+    while True:
+        page = store.page(devices, fields, start, stop, limit, **window)
+        rows = sorted(
+            (ts, device, name, value)
+            for device, by_field in page.series.items()
+            for name, points in by_field.items()
+            for ts, value in points
+        )
+        pages.append((rows, page.next_start))
+        if page.next_start is None:
+            return pages
+        assert page.next_start > start, f"no progress: next_start {page.next_start} <= {start}"
+        start = page.next_start
+
+
+def test_a_page_holds_at_most_the_limit_and_the_cursor_reads_each_value_once(store):
+    # 30,000 readings of two fields, and ms shared by devices and fields: every 7th ms
+    # of device a is also a ms of device b, so cuts fall inside shared milliseconds.
+    count = 30_000
+    points = [point("a", BASE + i, t=float(i), on=i % 2 == 0) for i in range(count)]
+    points += [point("b", BASE + i, t=-float(i)) for i in range(0, count, 7)]
+    for i in range(0, len(points), 5000):
+        store.write(points[i : i + 5000])
+    expected = sorted(
+        [(BASE + i, "a", "on", i % 2 == 0) for i in range(count)]
+        + [(BASE + i, "a", "t", float(i)) for i in range(count)]
+        + [(BASE + i, "b", "t", -float(i)) for i in range(0, count, 7)]
+    )
+    limit = 10_001  # odd: a page of whole ms of a (2 values each) cannot end exactly on it
+    first = store.page(["a", "b"], ["t", "on"], BASE, BASE + count, limit)
+    held = sum(len(p) for by_field in first.series.values() for p in by_field.values())
+    assert limit - 3 <= held <= limit, f"a page of {held} values; expected just under {limit}"
+    assert first.next_start is not None, "a cut answer must say where the rest starts"
+
+    pages = page_through(store, ["a", "b"], ["t", "on"], BASE, BASE + count, limit)
+    got = [row for rows, _ in pages for row in rows]
+    assert len(got) == len(expected), f"paged {len(got)} values; stored {len(expected)}"
+    assert got == expected, "pages must hold each value once, in (ts, device, field) order"
+    assert all(len(rows) <= limit for rows, _ in pages)
+    for rows, next_start in pages[:-1]:  # a page never splits a millisecond
+        assert rows[-1][0] < next_start, (rows[-1], next_start)
+    # Within a page the points of a field are in time order, as query() gives them.
+    assert store.page(["a"], ["t"], BASE, BASE + 5, 100).series == {
+        "a": {"t": [(BASE + i, float(i)) for i in range(5)]}
+    }
+
+
+def test_aggregated_pages_cut_between_windows(store):
+    store.write([point("a", BASE + i * 100, t=float(i), u=1.0) for i in range(100)])
+    pages = page_through(
+        store, ["a"], ["t", "u"], BASE, BASE + 10_000, 9, every_ms=1000, agg="count"
+    )
+    assert [len(rows) for rows, _ in pages] == [8, 8, 4], "windows of 2 values, 9 per page"
+    got = [row for rows, _ in pages for row in rows]
+    assert got == sorted((BASE + w * 1000, "a", name, 10) for w in range(10) for name in ("t", "u"))
+
+
+def test_a_millisecond_larger_than_the_limit_is_refused_not_split(store):
+    store.write([point("a", BASE, t=1.0, u=2.0, v=3.0)])
+    with pytest.raises(QueryError):
+        store.page(["a"], ["t", "u", "v"], BASE, BASE + 1, 2)
+
+
+def test_latest_is_bounded_to_the_first_fields_by_name(store):
+    now = int(time.time() * 1000)
+    store.write([Point("a", now - 1000, {f"f{i:02d}": float(i) for i in range(20)})])
+    assert list(store.latest("a", now - 60_000, limit=5)) == [f"f{i:02d}" for i in range(5)]

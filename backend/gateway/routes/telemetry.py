@@ -17,6 +17,7 @@ from typing import Annotated
 
 import httpx
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from fieldline_backend.devices.client import DevicesClientDep
 from fieldline_backend.gateway.auth import CurrentUser
@@ -31,7 +32,6 @@ AGGREGATES = ("mean", "min", "max", "last", "count")
 FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 DURATION = re.compile(r"^(\d+)(ms|s|m|h|d|w)$")
 UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
-MAX_RAW_WINDOW_POINTS = 1_000_000
 MAX_TS_MS = 9_223_372_036_853  # the last millisecond InfluxDB can hold (2262)
 MAX_EVERY_MS = 366 * 86_400_000
 
@@ -94,6 +94,8 @@ async def _storage_get(request: Request, path: str, params: dict | None = None) 
         ) from error
     if response.status_code == 400:
         raise _bad(response.json().get("detail", "the store refused the query"))
+    if response.status_code == 422:  # a query over the size limits; names the parameter
+        raise HTTPException(422, response.json()["detail"])
     if response.status_code != 200:
         raise HTTPException(503, f"the storage service answered {response.status_code}; retry")
     return response.json()
@@ -110,11 +112,17 @@ async def read_telemetry(
     stop: Annotated[str, Query(description="ms, RFC 3339, relative or now")] = "now",
     every: Annotated[str | None, Query(description="window: 30s, 5m, 1h or ms")] = None,
     agg: Annotated[str | None, Query(description="mean, min, max, last or count")] = None,
+    limit: Annotated[
+        int | None, Query(ge=1, description="values per answer (default and most: the cap)")
+    ] = None,
     accept: Annotated[str | None, Header()] = None,
 ):
-    """Points of the named values: `{"device_id", "fields": {name: [[ts_ms, value], ...]}}`;
-    with `agg` (and `every`), one value per window stamped with the window's start.
-    `Accept: text/csv` gives a table with one row per timestamp."""
+    """Points of the named values: `{"device_id", "fields": {name: [[ts_ms, value], ...]},
+    "limit", "truncated", "next_start"}`; with `agg` (and `every`), one value per window
+    stamped with the window's start. At most `limit` values (FIELDLINE_QUERY_MAX_POINTS):
+    a longer answer is cut between two timestamps, `truncated` is true and the same query
+    with start=next_start (and this stop) gives the rest, as the `Link: rel="next"`
+    header says. `Accept: text/csv` gives a table with one row per timestamp."""
     await devices.get(device_id, user.id)
     names = [name.strip() for name in fields.split(",") if name.strip()]
     if not names:
@@ -134,18 +142,31 @@ async def read_telemetry(
         raise _bad("every may be at most a year (366d)")
     if every_ms and agg is None:
         raise _bad("every needs agg (mean, min, max, last or count)")
-    if every_ms and (stop_ms - start_ms) // every_ms > MAX_RAW_WINDOW_POINTS:
-        raise _bad("too many windows; choose a longer every or a shorter time range")
     params = {"fields": ",".join(names), "start": start_ms, "stop": stop_ms}
     if agg:
         params["agg"] = agg
     if every_ms:
         params["every"] = every_ms
+    if limit is not None:
+        params["limit"] = limit
     body = await _storage_get(request, f"/internal/telemetry/devices/{device_id}", params)
     series = {name: body["fields"].get(name, []) for name in names}
+    next_start = body["next_start"]
+    headers = {}
+    if next_start is not None:
+        # The rest: this query from next_start to the same (now absolute) stop.
+        rest = request.url.include_query_params(start=next_start, stop=stop_ms)
+        headers["Link"] = f'<{rest.path}?{rest.query}>; rel="next"'
     if accept and "text/csv" in accept:
-        return Response(content=as_csv(names, series), media_type="text/csv")
-    return {"device_id": device_id, "fields": series}
+        return Response(content=as_csv(names, series), media_type="text/csv", headers=headers)
+    answer = {
+        "device_id": device_id,
+        "fields": series,
+        "limit": body["limit"],
+        "truncated": next_start is not None,
+        "next_start": next_start,
+    }
+    return JSONResponse(answer, headers=headers)
 
 
 def as_csv(names: list[str], series: dict[str, list]) -> str:
@@ -179,7 +200,9 @@ async def read_latest(
     start: Annotated[str, Query(description="ms, RFC 3339 or relative like -30d")] = "-30d",
 ) -> dict:
     """The device's fields and the newest value of each since start:
-    `{"device_id", "fields": {name: [ts_ms, value]}}` (how a client learns the names)."""
+    `{"device_id", "fields": {name: [ts_ms, value]}, "truncated"}` (how a client learns
+    the names): at most FIELDLINE_QUERY_MAX_POINTS fields, the first by name;
+    `truncated` is true when the device has more."""
     await devices.get(device_id, user.id)
     start_ms = parse_time_ms(start, int(time.time() * 1000), "start")
     return await _storage_get(

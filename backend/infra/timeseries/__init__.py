@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from fieldline_backend.infra.timeseries.paging import Page
 
 Value = float | int | bool
 
@@ -52,12 +55,29 @@ class TimeSeriesStore(Protocol):
         every_ms: one value per window, stamped with the window start. Bulk on purpose:
         the monitor asks once per rule, for all the rule's devices."""
 
+    def page(
+        self,
+        device_ids: Sequence[str],
+        fields: Sequence[str],
+        start_ms: int,
+        stop_ms: int,
+        limit: int,
+        every_ms: int | None = None,
+        agg: str | None = None,
+    ) -> Page:
+        """What query answers, at most `limit` values of it (paging.cut): the first
+        values by (ts, device, field), never holding more than limit + 1 in memory;
+        `next_start` says where the rest begins. What the query API serves."""
+
     def last_seen(self, device_ids: Sequence[str]) -> dict[str, int]:
         """{device_id: ts_ms of its newest point}; devices with no point are absent."""
 
-    def latest(self, device_id: str, start_ms: int) -> dict[str, tuple[int, Value]]:
+    def latest(
+        self, device_id: str, start_ms: int, limit: int | None = None
+    ) -> dict[str, tuple[int, Value]]:
         """{field: (ts_ms, value)}: the newest value of each of the device's fields since
-        start_ms, bookkeeping fields (@...) left out (how a reader learns the fields)."""
+        start_ms, bookkeeping fields (@...) left out (how a reader learns the fields).
+        With limit: the first `limit` fields by name."""
 
     def close(self) -> None: ...
 

@@ -8,6 +8,7 @@ both would otherwise have half its readings refused).
 
 from __future__ import annotations
 
+import heapq
 import logging
 import re
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ from fieldline_backend.infra.timeseries import (
     Value,
 )
 from fieldline_backend.infra.timeseries.lineprotocol import to_lines
+from fieldline_backend.infra.timeseries.paging import Page, cut
 
 log = logging.getLogger(__name__)
 
@@ -144,12 +146,48 @@ class InfluxStore:
         result: dict[str, dict[str, list[tuple[int, Value]]]] = {d: {} for d in device_ids}
         if not device_ids or not fields:
             return result
+        for name, device, points in self._series(
+            device_ids, fields, start_ms, stop_ms, every_ms, agg
+        ):
+            if device in result and points:
+                result[device][name] = points
+        return result
+
+    def page(
+        self,
+        device_ids: Sequence[str],
+        fields: Sequence[str],
+        start_ms: int,
+        stop_ms: int,
+        limit: int,
+        every_ms: int | None = None,
+        agg: str | None = None,
+    ) -> Page:
+        devices, names = sorted(set(device_ids)), sorted(set(fields))
+        if not devices or not names:
+            return Page({d: {} for d in device_ids}, None)
+        # LIMIT applies per series (per field and device): limit + 1 points of each are
+        # all a page can need, so InfluxDB sends at most that much whatever the range.
+        found = self._series(devices, names, start_ms, stop_ms, every_ms, agg, limit + 1)
+        rows = heapq.merge(
+            *(
+                [(ts, device, name, value) for ts, value in points]
+                for name, device, points in found
+                if device in devices
+            )
+        )
+        return cut(rows, device_ids, limit)
+
+    def _series(self, device_ids, fields, start_ms, stop_ms, every_ms, agg, limit=None):
+        """(field, device_id, [(ts, value), ...]) of each series found, one InfluxQL
+        statement per field (so an error names its field)."""
         if agg is not None and agg not in AGGREGATES:
             raise QueryError(f"unknown aggregate {agg!r}; use one of {', '.join(AGGREGATES)}")
         where = (
             f"{_devices_clause(device_ids)} AND time >= {int(start_ms)}ms "
             f"AND time < {int(stop_ms)}ms"
         )
+        tail = f" LIMIT {int(limit)}" if limit else ""
         statements = []
         for name in fields:
             selector = f"{quote_ident(name)}::field"
@@ -157,26 +195,25 @@ class InfluxStore:
                 every = int(every_ms or max(stop_ms - start_ms, 1))
                 statements.append(
                     f"SELECT {agg}({selector}) AS value FROM {quote_ident(MEASUREMENT)} "
-                    f'WHERE {where} GROUP BY time({every}ms), "device_id" fill(none)'
+                    f'WHERE {where} GROUP BY time({every}ms), "device_id" fill(none){tail}'
                 )
             else:
                 statements.append(
                     f"SELECT {selector} AS value FROM {quote_ident(MEASUREMENT)} "
-                    f'WHERE {where} GROUP BY "device_id"'
+                    f'WHERE {where} GROUP BY "device_id"{tail}'
                 )
+        found = []
         for name, statement_result in zip(fields, self._query(";".join(statements)), strict=True):
             if "error" in statement_result:
                 raise QueryError(f"field {name!r}: {statement_result['error']}")
             for series in statement_result.get("series", []):
-                device = series.get("tags", {}).get("device_id")
                 points = [
                     (int(ts), _value(value, agg))
                     for ts, value in series.get("values", [])
                     if value is not None
                 ]
-                if device in result and points:
-                    result[device][name] = points
-        return result
+                found.append((name, series.get("tags", {}).get("device_id"), points))
+        return found
 
     def last_seen(self, device_ids: Sequence[str]) -> dict[str, int]:
         if not device_ids:
@@ -201,9 +238,11 @@ class InfluxStore:
                 found[series["tags"]["device_id"]] = DeviceStatus(bool(online), int(ts))
         return found
 
-    def latest(self, device_id: str, start_ms: int) -> dict[str, tuple[int, Value]]:
+    def latest(
+        self, device_id: str, start_ms: int, limit: int | None = None
+    ) -> dict[str, tuple[int, Value]]:
         """{field: (ts_ms, value)} of the device's newest value of each field since
-        start_ms; the bookkeeping fields (@...) are left out."""
+        start_ms (the first `limit` fields by name); bookkeeping fields (@...) left out."""
         where = f"{_devices_clause([device_id])} AND time >= {int(start_ms)}ms"
         # last(*) names the fields (InfluxQL cannot list a series' field keys), but
         # stamps every column with the range's start: one last() per field for the times.
@@ -214,14 +253,15 @@ class InfluxStore:
                 name = column.removeprefix("last_")
                 if column.startswith("last_") and not name.startswith("@") and value is not None:
                     names.append(name)
+        names = sorted(names)[:limit]
         if not names:
             return {}
         statements = ";".join(
             f"SELECT last({quote_ident(n)}::field) FROM {quote_ident(MEASUREMENT)} WHERE {where}"
-            for n in sorted(names)
+            for n in names
         )
         found = {}
-        for name, result in zip(sorted(names), self._query(statements), strict=True):
+        for name, result in zip(names, self._query(statements), strict=True):
             for series in result.get("series", []):
                 ts, value = series["values"][0][:2]
                 if value is not None:

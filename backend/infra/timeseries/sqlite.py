@@ -8,12 +8,14 @@ per reading (the newest write wins, where InfluxDB would start a second series).
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 import sqlite3
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from fieldline_backend.infra.timeseries import (
     BOOT_FIELD,
@@ -28,6 +30,7 @@ from fieldline_backend.infra.timeseries import (
     TimeSeriesUnavailable,
     Value,
 )
+from fieldline_backend.infra.timeseries.paging import Page, cut
 
 AGGREGATES = ("mean", "min", "max", "last", "count")
 
@@ -127,10 +130,7 @@ class SQLiteStore:
             return result
         if agg is not None and agg not in AGGREGATES:
             raise QueryError(f"unknown aggregate {agg!r}; use one of {', '.join(AGGREGATES)}")
-        marks = ",".join("?" * len(device_ids))
-        names = ",".join("?" * len(fields))
-        where = f"device_id IN ({marks}) AND field IN ({names}) AND ts_ms >= ? AND ts_ms < ?"
-        args = [*device_ids, *fields, int(start_ms), int(stop_ms)]
+        where, args = _where(device_ids, fields, start_ms, stop_ms)
         with self.lock:
             if agg is None:
                 rows = self.db.execute(
@@ -141,23 +141,69 @@ class SQLiteStore:
                 for device, name, ts, value, is_bool in rows:
                     result[device].setdefault(name, []).append((ts, _typed(value, is_bool)))
                 return result
-            if agg in ("mean", "min", "max"):
-                booleans = self.db.execute(
-                    f"SELECT DISTINCT field FROM reading_values WHERE {where} AND is_bool = 1",
-                    args,
-                ).fetchall()
-                if booleans:
-                    raise QueryError(
-                        f"field {booleans[0][0]!r}: {agg} is not defined for boolean values"
-                    )
+            self._refuse_booleans(agg, where, args)
             every = int(every_ms or max(stop_ms - start_ms, 1))
             rows = self.db.execute(_aggregate_sql(agg, where), [every, every, *args]).fetchall()
         for device, name, window, value, is_bool in rows:
-            value = int(value) if agg == "count" else _typed(value, is_bool)
-            if isinstance(value, float) and not math.isfinite(value):
-                raise QueryError(f"field {name!r}: the {agg} overflows a 64-bit float")
+            window, device, name, value = _window_row(agg, device, name, window, value, is_bool)
             result[device].setdefault(name, []).append((window, value))
         return result
+
+    def page(
+        self,
+        device_ids: Sequence[str],
+        fields: Sequence[str],
+        start_ms: int,
+        stop_ms: int,
+        limit: int,
+        every_ms: int | None = None,
+        agg: str | None = None,
+    ) -> Page:
+        devices, names = sorted(set(device_ids)), sorted(set(fields))
+        if not devices or not names:
+            return Page({d: {} for d in device_ids}, None)
+        if agg is not None:
+            return self._aggregate_page(devices, names, start_ms, stop_ms, limit, every_ms, agg)
+        with self.lock:
+            # One cursor per (device, field) walks the primary key in ts order, and the
+            # merge steps them lazily: a page reads limit + 1 rows, not the whole range
+            # (ORDER BY ts over the table would sort every row in it first).
+            cursors = [
+                self._series_rows(device, name, start_ms, stop_ms)
+                for device in devices
+                for name in names
+            ]
+            return cut(heapq.merge(*cursors), device_ids, limit)
+
+    def _series_rows(self, device: str, name: str, start_ms: int, stop_ms: int):
+        rows = self.db.execute(
+            "SELECT ts_ms, value, is_bool FROM reading_values WHERE device_id = ? "
+            "AND field = ? AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms",
+            (device, name, int(start_ms), int(stop_ms)),
+        )
+        return ((ts, device, name, _typed(value, is_bool)) for ts, value, is_bool in rows)
+
+    def _aggregate_page(self, devices, names, start_ms, stop_ms, limit, every_ms, agg) -> Page:
+        if agg not in AGGREGATES:
+            raise QueryError(f"unknown aggregate {agg!r}; use one of {', '.join(AGGREGATES)}")
+        where, args = _where(devices, names, start_ms, stop_ms)
+        every = int(every_ms or max(stop_ms - start_ms, 1))
+        with self.lock:
+            self._refuse_booleans(agg, where, args)
+            rows = self.db.execute(
+                _aggregate_sql(agg, where) + ", device_id, field", [every, every, *args]
+            )
+            return cut((_window_row(agg, *row) for row in rows), devices, limit)
+
+    def _refuse_booleans(self, agg: str, where: str, args: list[Any]) -> None:
+        if agg in ("mean", "min", "max"):
+            booleans = self.db.execute(
+                f"SELECT DISTINCT field FROM reading_values WHERE {where} AND is_bool = 1", args
+            ).fetchall()
+            if booleans:
+                raise QueryError(
+                    f"field {booleans[0][0]!r}: {agg} is not defined for boolean values"
+                )
 
     def last_seen(self, device_ids: Sequence[str]) -> dict[str, int]:
         if not device_ids:
@@ -182,16 +228,18 @@ class SQLiteStore:
             ).fetchall()
         return {device: DeviceStatus(bool(online), ts) for device, online, ts in rows}
 
-    def latest(self, device_id: str, start_ms: int) -> dict[str, tuple[int, Value]]:
+    def latest(
+        self, device_id: str, start_ms: int, limit: int | None = None
+    ) -> dict[str, tuple[int, Value]]:
         """{field: (ts_ms, value)} of the device's newest value of each field since
-        start_ms; the bookkeeping fields (@...) are left out."""
+        start_ms (the first `limit` fields by name); bookkeeping fields (@...) left out."""
         with self.lock:
             # SQLite takes the bare columns from the row holding the MAX.
             rows = self.db.execute(
                 "SELECT field, MAX(ts_ms), value, is_bool FROM reading_values "
                 "WHERE device_id = ? AND ts_ms >= ? AND substr(field, 1, 1) != '@' "
-                "GROUP BY field ORDER BY field",
-                (device_id, int(start_ms)),
+                "GROUP BY field ORDER BY field LIMIT ?",
+                (device_id, int(start_ms), -1 if limit is None else int(limit)),
             ).fetchall()
         return {name: (ts, _typed(value, is_bool)) for name, ts, value, is_bool in rows}
 
@@ -232,6 +280,21 @@ def _aggregate_sql(agg: str, where: str) -> str:
         f"SELECT device_id, field, window, {function}(value), MAX(is_bool) FROM ({windowed}) "
         "GROUP BY device_id, field, window ORDER BY window"
     )
+
+
+def _where(device_ids, fields, start_ms: int, stop_ms: int) -> tuple[str, list[Any]]:
+    marks = ",".join("?" * len(device_ids))
+    names = ",".join("?" * len(fields))
+    where = f"device_id IN ({marks}) AND field IN ({names}) AND ts_ms >= ? AND ts_ms < ?"
+    return where, [*device_ids, *fields, int(start_ms), int(stop_ms)]
+
+
+def _window_row(agg: str, device: str, name: str, window: int, value, is_bool: int):
+    """One aggregate as a page row (window, device, field, value), typed as stored."""
+    value = int(value) if agg == "count" else _typed(value, is_bool)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise QueryError(f"field {name!r}: the {agg} overflows a 64-bit float")
+    return window, device, name, value
 
 
 def _typed(value, is_bool: int) -> Value:
