@@ -27,11 +27,29 @@ EXTRAS_KEY = "gateway.accounts"
 _bearer = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 
 
+@dataclass(frozen=True)
+class SignIn:
+    user: User | None  # None: refused (wrong password, or limited when retry_after is set)
+    retry_after: int | None = None
+
+
 @dataclass
 class Accounts:
     users: UserStore
     tokens: TokenStore
     limits: LoginLimits
+
+    def sign_in(self, username: str, password: str, address: str) -> SignIn:
+        """Check a password under the failed-login limits (the API's token route and the
+        console's form both sign in here). The attempt is counted before the password is
+        checked, so parallel guesses cannot all get a check."""
+        reservation = self.limits.reserve(username, address)
+        if reservation.retry_after is not None:
+            return SignIn(None, reservation.retry_after)
+        user = self.users.authenticate(username, password)
+        if user is not None:
+            self.limits.succeeded(reservation)
+        return SignIn(user)
 
 
 def accounts_for(ctx) -> Accounts:

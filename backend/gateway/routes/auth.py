@@ -43,23 +43,21 @@ def issue_token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     accounts: AccountsDep,
 ) -> AccessToken:
-    address = client_address(request)
-    wait = accounts.limits.retry_after(form.username, address)
-    if wait is not None:
+    attempt = accounts.sign_in(form.username, form.password, client_address(request))
+    if attempt.retry_after is not None:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            f"too many failed logins for this user or address; try again in {wait} s",
-            headers={"Retry-After": str(wait)},
+            "too many failed logins for this user or address; "
+            f"try again in {attempt.retry_after} s",
+            headers={"Retry-After": str(attempt.retry_after)},
         )
-    user = accounts.users.authenticate(form.username, form.password)
+    user = attempt.user
     if user is None:
-        accounts.limits.record_failure(form.username, address)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "wrong username or password",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    accounts.limits.record_success(form.username)
     issued = accounts.tokens.issue_access(user)
     return AccessToken(
         access_token=issued.token, expires_in=int(accounts.tokens.access_lifetime.total_seconds())
