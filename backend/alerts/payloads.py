@@ -76,7 +76,7 @@ def parse_time_ms(value: Any, what: str) -> int:
         # Python before 3.11 takes at most 6 fractional digits; InfluxDB writes 9.
         if "." in text:
             head, tail = text.split(".", 1)
-            digits = re.match(r"\d*", tail).group(0)
+            digits = re.match(r"[0-9]*", tail).group(0)
             text = f"{head}.{digits[:6]}{tail[len(digits) :]}"
         try:
             moment = datetime.fromisoformat(text)
