@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordBearer
 
 from fieldline_backend.gateway.login_limits import LoginLimits
@@ -72,6 +72,23 @@ def get_accounts(request: Request) -> Accounts:
 AccountsDep = Annotated[Accounts, Depends(get_accounts)]
 
 
+def no_store(response: Response) -> None:
+    """For every answer that carries a secret (a token, a device password): no cache, no
+    proxy and no browser history keeps it (RFC 6749 5.1; Pragma for HTTP/1.0 caches)."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+
+
+NoStore = Depends(no_store)
+
+
+def bearer_token(token: Annotated[str | None, Depends(_bearer)]) -> str | None:
+    return token
+
+
+BearerToken = Annotated[str | None, Depends(bearer_token)]
+
+
 def _unauthorized(message: str) -> HTTPException:
     return HTTPException(
         status_code=status.HTTP_401_UNAUTHORIZED,
@@ -80,7 +97,7 @@ def _unauthorized(message: str) -> HTTPException:
     )
 
 
-def current_user(accounts: AccountsDep, token: Annotated[str | None, Depends(_bearer)]) -> User:
+def current_user(accounts: AccountsDep, token: BearerToken) -> User:
     if not token:
         raise _unauthorized(
             "not signed in: send 'Authorization: Bearer <token>' with a token from "

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
-from fieldline_backend.gateway.auth import AccountsDep, CurrentUser
+from fieldline_backend.gateway.auth import AccountsDep, BearerToken, CurrentUser, NoStore
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -33,6 +33,7 @@ def client_address(request: Request) -> str:
 
 @router.post(
     "/auth/token",
+    dependencies=[NoStore],
     responses={
         401: {"description": "wrong username or password"},
         429: {"description": "too many failed logins; see Retry-After"},
@@ -62,6 +63,19 @@ def issue_token(
     return AccessToken(
         access_token=issued.token, expires_in=int(accounts.tokens.access_lifetime.total_seconds())
     )
+
+
+@router.delete(
+    "/auth/token",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={401: {"description": "not signed in (or the token is revoked already)"}},
+)
+def revoke_this_token(user: CurrentUser, accounts: AccountsDep, token: BearerToken) -> Response:
+    """Sign out: revoke the bearer token this request carries (an access token from a
+    login, or a personal token); from now on it answers 401. Personal tokens can also be
+    revoked by id (DELETE /api/v1/tokens/{id})."""
+    accounts.tokens.revoke(user, token or "")  # CurrentUser made sure there is one
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/me", responses={401: {"description": "not signed in"}})
