@@ -1,0 +1,91 @@
+"""Issue 13, item 9: failed-login limits hold under parallel guessing, on PostgreSQL and
+SQLite, against a real `fieldline up`; X-Forwarded-For counts only from a trusted proxy.
+
+A 401 answer means the password was checked (wrong); a 429 means the limit refused the
+attempt before any check. So the number of 401s is the number of password checks.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from fieldline_backend.gateway.login_limits import ADDRESS_LIMIT, USER_LIMIT
+from tests.hostile_api.server import fieldline_up
+
+PARALLEL = 40
+
+
+def parallel_wrong_logins(server, username: str, count: int) -> Counter:
+    """`count` wrong-password logins for one user, released at the same instant."""
+    start = threading.Barrier(count)
+
+    def attempt(_: int) -> int:
+        with server.client() as client:
+            start.wait()
+            return client.post(
+                "/api/v1/auth/token", data={"username": username, "password": "wrong-guess-123"}
+            ).status_code
+
+    with ThreadPoolExecutor(count) as pool:
+        return Counter(pool.map(attempt, range(count)))
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_forty_parallel_wrong_passwords_get_at_most_five_password_checks(
+    database, request, tmp_path
+):
+    settings = (
+        {"database_url": request.getfixturevalue("pg_url")} if database == "postgresql" else {}
+    )
+    with fieldline_up(tmp_path / "data", **settings) as server:
+        username, password = server.add_user()
+        statuses = parallel_wrong_logins(server, username, PARALLEL)
+        assert statuses == Counter({401: USER_LIMIT, 429: PARALLEL - USER_LIMIT}), (
+            f"expected {USER_LIMIT} password checks (401) and {PARALLEL - USER_LIMIT} refusals "
+            f"(429) out of {PARALLEL} parallel wrong logins, got {dict(statuses)}"
+        )
+        right = server.login(username, password)
+        assert right.status_code == 429, (
+            f"the right password while locked: expected 429, got {right.status_code} {right.text}"
+        )
+        assert 1 <= int(right.headers["Retry-After"]) <= 300, right.headers
+
+
+@pytest.mark.parametrize(
+    ("trusted_proxies", "counted_on_forwarded_address"),
+    [("", False), ("127.0.0.1", True)],
+    ids=["default-no-proxy-trusted", "trusted-proxy"],
+)
+def test_forwarded_for_changes_the_counted_address_only_from_a_trusted_proxy(
+    trusted_proxies, counted_on_forwarded_address, tmp_path
+):
+    settings = {"trusted_proxies": trusted_proxies} if trusted_proxies else {}
+    with fieldline_up(tmp_path / "data", **settings) as server:
+        # ADDRESS_LIMIT failures, each for another user (no user limit is reached), all
+        # claiming to come from one address...
+        for i in range(ADDRESS_LIMIT):
+            failed = server.login(
+                f"nobody{i}", "wrong-guess-123", **{"X-Forwarded-For": "203.0.113.7"}
+            )
+            assert failed.status_code == 401, f"failure {i}: got {failed.status_code}"
+        # ...then a caller claiming another address.
+        other = server.login(
+            "nobody-else", "wrong-guess-123", **{"X-Forwarded-For": "198.51.100.9"}
+        )
+        again = server.login("nobody-more", "wrong-guess-123", **{"X-Forwarded-For": "203.0.113.7"})
+    if counted_on_forwarded_address:
+        assert (other.status_code, again.status_code) == (401, 429), (
+            "with the proxy trusted, failures count against the forwarded address: expected "
+            f"(401 for another address, 429 for the used-up one), got "
+            f"({other.status_code}, {again.status_code})"
+        )
+    else:
+        assert (other.status_code, again.status_code) == (429, 429), (
+            "with no proxy trusted, X-Forwarded-For must not change the counted address "
+            f"(all from 127.0.0.1): expected (429, 429), got ({other.status_code}, "
+            f"{again.status_code})"
+        )
