@@ -84,9 +84,7 @@ async def login(
     ctx = request.app.state.ctx
     accounts = accounts_for(ctx)
     # The same limits as POST /api/v1/auth/token: counted in the database, before the check.
-    attempt = await run_in_threadpool(
-        accounts.sign_in, username, password, client_address(request)
-    )
+    attempt = await run_in_threadpool(accounts.sign_in, username, password, client_address(request))
     if attempt.retry_after is not None:
         wait = attempt.retry_after
         return _login_page(request, target, f"Too many failed sign-ins; wait {wait} s.", 429)
