@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     # in which services disagree (docs/deploy.md, "Rotating secrets").
     internal_token_also_accepted: str | None = None
     access_token_minutes: int = 60
+    # Failed-login limits (docs/api.md, "Failed logins"): 429 with Retry-After past them.
+    login_user_limit: int = 5  # per username per window
+    login_address_limit: int = 20  # per client address per window (many people behind a NAT)
+    login_window_seconds: int = 300
     monitor_interval: float = 10.0
 
     log_format: str = "text"

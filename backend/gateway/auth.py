@@ -59,7 +59,12 @@ def accounts_for(ctx) -> Accounts:
         found = Accounts(
             users=UserStore(ctx.database),
             tokens=TokenStore(ctx.database, ctx.settings.access_token_minutes),
-            limits=LoginLimits(ctx.database),
+            limits=LoginLimits(
+                ctx.database,
+                user_limit=ctx.settings.login_user_limit,
+                address_limit=ctx.settings.login_address_limit,
+                window_seconds=ctx.settings.login_window_seconds,
+            ),
         )
         ctx.extras[EXTRAS_KEY] = found
     return found

@@ -36,6 +36,7 @@ from fieldline_backend.gateway.clock import as_utc, utcnow
 from fieldline_backend.gateway.models import LoginAttempts
 from fieldline_backend.gateway.users import USERNAME_PATTERN
 
+# Defaults; the process takes FIELDLINE_LOGIN_USER_LIMIT, _ADDRESS_LIMIT, _WINDOW_SECONDS.
 USER_LIMIT = 5  # failed logins per username per window
 ADDRESS_LIMIT = 20  # failed logins per client address per window (several users behind one NAT)
 WINDOW_SECONDS = 300
