@@ -8,12 +8,14 @@ attempt before any check. So the number of 401s is the number of password checks
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from fieldline_backend.gateway.login_limits import ADDRESS_LIMIT, USER_LIMIT
+from fieldline_backend.common.db import Database
+from fieldline_backend.gateway.login_limits import ADDRESS_LIMIT, USER_LIMIT, LoginLimits
 from tests.hostile_api.server import fieldline_up
 
 PARALLEL = 40
@@ -89,3 +91,32 @@ def test_forwarded_for_changes_the_counted_address_only_from_a_trusted_proxy(
             f"(all from 127.0.0.1): expected (429, 429), got ({other.status_code}, "
             f"{again.status_code})"
         )
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def database(request, tmp_path):
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_url").replace("postgresql://", "postgresql+psycopg://")
+    else:
+        url = f"sqlite:///{tmp_path / 'limits.db'}"
+    db = Database(url)
+    db.migrate()
+    yield db
+    db.dispose()
+
+
+def test_slots_are_given_back_on_success_and_free_again_after_the_window(database):
+    limits = LoginLimits(database, user_limit=2, address_limit=3, window_seconds=1)
+    first = limits.reserve("ada", "10.0.0.1")
+    assert first.retry_after is None and len(first.slots) == 2, first
+    limits.succeeded(first)  # a right password: the user's count cleared, the address slot back
+    taken = [limits.reserve("ada", "10.0.0.1") for _ in range(2)]  # two wrong passwords
+    assert all(r.retry_after is None for r in taken), taken
+    refused = limits.reserve("ada", "10.0.0.1")
+    assert refused.retry_after == 1, f"expected a refusal with Retry-After 1, got {refused}"
+    other_user = limits.reserve("bob", "10.0.0.1")  # the address has one attempt left
+    assert other_user.retry_after is None, f"ada's refusal used an address slot: {other_user}"
+    assert limits.reserve("cy", "10.0.0.1").retry_after == 1, "the address should be used up"
+    time.sleep(1.1)
+    again = limits.reserve("ada", "10.0.0.1")
+    assert again.retry_after is None, f"after the window: expected a new attempt, got {again}"
