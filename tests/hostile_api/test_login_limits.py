@@ -15,10 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from fieldline_backend.common.db import Database
-from fieldline_backend.gateway.login_limits import ADDRESS_LIMIT, USER_LIMIT, LoginLimits
+from fieldline_backend.gateway.login_limits import USER_LIMIT, LoginLimits
 from tests.hostile_api.server import fieldline_up
 
 PARALLEL = 40
+ADDRESS_LIMIT = 3  # FIELDLINE_LOGIN_ADDRESS_LIMIT for the proxy test: fewer slow logins
 
 
 def parallel_wrong_logins(server, username: str, count: int) -> Counter:
@@ -43,7 +44,7 @@ def test_forty_parallel_wrong_passwords_get_at_most_five_password_checks(
     settings = (
         {"database_url": request.getfixturevalue("pg_url")} if database == "postgresql" else {}
     )
-    with fieldline_up(tmp_path / "data", **settings) as server:
+    with fieldline_up(tmp_path / "data", serve="gateway", **settings) as server:
         username, password = server.add_user()
         statuses = parallel_wrong_logins(server, username, PARALLEL)
         assert statuses == Counter({401: USER_LIMIT, 429: PARALLEL - USER_LIMIT}), (
@@ -66,7 +67,8 @@ def test_forwarded_for_changes_the_counted_address_only_from_a_trusted_proxy(
     trusted_proxies, counted_on_forwarded_address, tmp_path
 ):
     settings = {"trusted_proxies": trusted_proxies} if trusted_proxies else {}
-    with fieldline_up(tmp_path / "data", **settings) as server:
+    settings["login_address_limit"] = str(ADDRESS_LIMIT)
+    with fieldline_up(tmp_path / "data", serve="gateway", **settings) as server:
         # ADDRESS_LIMIT failures, each for another user (no user limit is reached), all
         # claiming to come from one address...
         for i in range(ADDRESS_LIMIT):
