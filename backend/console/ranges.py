@@ -24,7 +24,7 @@ class TimeRange:
 
 def parse_moment(text: str, what: str) -> int:
     try:
-        if not text.isascii():  # fromisoformat takes some non-ASCII digits
+        if not text.isascii():  # fromisoformat takes any character between date and time
             raise ValueError(text)
         moment = datetime.fromisoformat(text.strip())
         stamp = int(moment.timestamp() * 1000) if moment.tzinfo else None

@@ -71,7 +71,7 @@ def _time_ms(text: str, now_ms: int, what: str) -> int:
     number = ascii_int(text, signed=False)
     if number is not None:
         return number
-    if not text.isascii():  # fromisoformat takes some non-ASCII digits
+    if not text.isascii():  # fromisoformat takes any character between date and time
         raise _bad(f"{what} {text[:40]!r} is not a time; use ms since epoch or RFC 3339")
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
