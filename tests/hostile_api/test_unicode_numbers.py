@@ -100,3 +100,22 @@ def test_a_bad_expiry_in_the_console_token_form_is_a_message_not_a_500(server, v
         assert re.search(r"expires[ _]in[ _]days", answer.text), (
             f"expires_in_days={value!r}: the page should name the field; got {answer.text[:2000]}"
         )
+
+
+@pytest.mark.parametrize(
+    ("page", "param"),
+    [("device", "start"), ("device", "stop"), ("alerts", "since"), ("alerts", "until")],
+)
+@given(value=TEXT)
+@example(value="²")
+@example(value="2026-01-01²10:30")  # fromisoformat takes any character between date and time
+def test_a_bad_time_in_a_console_page_is_never_a_5xx(server, page, param, value):
+    if page == "device":
+        params = {"range": "custom", "start": "2026-11-27T10:00", "stop": "2026-11-27T11:00"}
+        params[param] = value
+        answer = server.console_client.get(f"/devices/{server.device_id}", params=params)
+    else:
+        answer = server.console_client.get("/alerts", params={param: value})
+    assert answer.status_code < 500, (
+        f"console {page} page {param}={value!r}: expected no 5xx, got {answer.status_code}"
+    )
