@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 from hypothesis import example, given
@@ -51,7 +52,22 @@ def api_request(server, route: str, param: str, value: str):
         return server.api_client.get(f"/api/v1/devices/{device}/latest", params={param: value})
     if route == "alerts":
         return server.api_client.get("/api/v1/alerts", params={param: value})
+    if route == "preview":
+        body = {"rule": preview_rule(server), "stop": "2026-12-01T00:00:00Z", param: value}
+        return server.api_client.post("/api/v1/alert-rules/preview", json=body)
     raise AssertionError(route)
+
+
+def preview_rule(server) -> dict:
+    return {
+        "name": "hot",
+        "device_id": server.device_id,
+        "field": "temperature",
+        "condition": "above",
+        "warn": 25,
+        "crit": 30,
+        "recipients": ["ops@example.com"],
+    }
 
 
 @pytest.mark.parametrize(
@@ -63,6 +79,8 @@ def api_request(server, route: str, param: str, value: str):
         ("latest", "start"),
         ("alerts", "since"),
         ("alerts", "until"),
+        ("preview", "start"),
+        ("preview", "stop"),
     ],
 )
 @given(value=TEXT)
@@ -77,7 +95,7 @@ def test_a_bad_number_or_time_is_a_4xx_naming_the_parameter(server, route, param
         assert answer.status_code in (400, 422), (
             f"{route}?{param}={value!r}: expected 400 or 422, got {answer.status_code}"
         )
-        detail = json.dumps(answer.json().get("detail"))
+        detail = json.dumps(answer.json().get("detail"), ensure_ascii=False)
         assert param in detail, (
             f"{route}?{param}={value!r}: the error should name {param!r}, got {detail}"
         )
@@ -118,4 +136,14 @@ def test_a_bad_time_in_a_console_page_is_never_a_5xx(server, page, param, value)
         answer = server.console_client.get("/alerts", params={param: value})
     assert answer.status_code < 500, (
         f"console {page} page {param}={value!r}: expected no 5xx, got {answer.status_code}"
+    )
+
+
+def test_a_preview_takes_epoch_milliseconds_like_every_other_time(server):
+    stop = int(time.time() * 1000)
+    body = {"rule": preview_rule(server), "start": stop - 3_600_000, "stop": stop}
+    answer = server.api_client.post("/api/v1/alert-rules/preview", json=body)
+    assert answer.status_code == 200, (
+        f"preview over the last hour in epoch ms: expected 200, got {answer.status_code} "
+        f"{answer.text}"
     )
