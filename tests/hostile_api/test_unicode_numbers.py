@@ -147,3 +147,7 @@ def test_a_preview_takes_epoch_milliseconds_like_every_other_time(server):
         f"preview over the last hour in epoch ms: expected 200, got {answer.status_code} "
         f"{answer.text}"
     )
+    got = (answer.json()["start"], answer.json()["stop"])
+    assert got == (body["start"], body["stop"]), (
+        f"the preview's period: expected {(body['start'], body['stop'])} (ms), got {got}"
+    )
