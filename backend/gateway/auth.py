@@ -87,11 +87,7 @@ def no_store(response: Response) -> None:
 NoStore = Depends(no_store)
 
 
-def bearer_token(token: Annotated[str | None, Depends(_bearer)]) -> str | None:
-    return token
-
-
-BearerToken = Annotated[str | None, Depends(bearer_token)]
+BearerToken = Annotated[str | None, Depends(_bearer)]  # the token as sent, if any
 
 
 def _unauthorized(message: str) -> HTTPException:

@@ -26,8 +26,8 @@ class Me(BaseModel):
 
 
 def client_address(request: Request) -> str:
-    # Behind Traefik, run uvicorn with --proxy-headers/--forwarded-allow-ips so that this
-    # is the caller's address and not the proxy's.
+    # The TCP peer, or what a proxy listed in FIELDLINE_TRUSTED_PROXIES forwarded
+    # (runner.server_for): behind Traefik, the caller's address and not the proxy's.
     return request.client.host if request.client else "unknown"
 
 
