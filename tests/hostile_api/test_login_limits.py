@@ -16,22 +16,25 @@ import pytest
 
 from fieldline_backend.common.db import Database
 from fieldline_backend.gateway.login_limits import USER_LIMIT, LoginLimits
-from tests.hostile_api.server import fieldline_up
+from tests.hostile_api.server import CSRF, fieldline_up
 
 PARALLEL = 40
 ADDRESS_LIMIT = 3  # FIELDLINE_LOGIN_ADDRESS_LIMIT for the proxy test: fewer slow logins
 
 
-def parallel_wrong_logins(server, username: str, count: int) -> Counter:
-    """`count` wrong-password logins for one user, released at the same instant."""
+def parallel_wrong_logins(server, username: str, count: int, console: bool = False) -> Counter:
+    """`count` wrong-password logins for one user, released at the same instant, on the
+    API's token route or (console=True) the console's sign-in form."""
     start = threading.Barrier(count)
 
     def attempt(_: int) -> int:
         with server.client() as client:
+            form = {"username": username, "password": "wrong-guess-123"}
+            if console:
+                form["csrf_token"] = CSRF.search(client.get("/login").text).group(1)
             start.wait()
-            return client.post(
-                "/api/v1/auth/token", data={"username": username, "password": "wrong-guess-123"}
-            ).status_code
+            path = "/login" if console else "/api/v1/auth/token"
+            return client.post(path, data=form).status_code
 
     with ThreadPoolExecutor(count) as pool:
         return Counter(pool.map(attempt, range(count)))
@@ -56,6 +59,13 @@ def test_forty_parallel_wrong_passwords_get_at_most_five_password_checks(
             f"the right password while locked: expected 429, got {right.status_code} {right.text}"
         )
         assert 1 <= int(right.headers["Retry-After"]) <= 300, right.headers
+        # The console's sign-in form counts the same way (another user, same address).
+        username, _ = server.add_user()
+        statuses = parallel_wrong_logins(server, username, PARALLEL, console=True)
+        assert statuses == Counter({401: USER_LIMIT, 429: PARALLEL - USER_LIMIT}), (
+            f"console form: expected {USER_LIMIT} x 401 and {PARALLEL - USER_LIMIT} x 429, "
+            f"got {dict(statuses)}"
+        )
 
 
 @pytest.mark.parametrize(
