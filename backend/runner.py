@@ -61,5 +61,9 @@ def server_for(settings: Settings, services: Sequence[str]) -> uvicorn.Server:
         log_config=None,
         access_log=False,
         lifespan="on",
+        # Forwarded headers only from the configured proxies (uvicorn alone trusts
+        # 127.0.0.1, so any local client could choose its own address).
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or [],
     )
     return uvicorn.Server(config)

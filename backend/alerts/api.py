@@ -17,6 +17,7 @@ from fieldline_backend.alerts.payloads import (
 from fieldline_backend.alerts.rules import LEVELS, RuleInvalid
 from fieldline_backend.alerts.service import AlertService, RuleNotFound
 from fieldline_backend.common.internal import InternalOnly
+from fieldline_backend.common.numbers import ascii_int
 
 EXTRAS_KEY = "alerts.service"
 MAX_BATCH = 10000
@@ -52,15 +53,22 @@ async def json_body(request: Request) -> Any:
         raise HTTPException(422, f"the body is not JSON: {error}") from None
 
 
+MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
 def time_param(value: str | None, name: str) -> int | None:
     if value is None:
         return None
     try:
-        return int(value) if value.lstrip("-").isdigit() else parse_time_ms(value, name)
+        number = ascii_int(value.strip())  # ASCII only: "²".isdigit() is true, int() fails
+        stamp = number if number is not None else parse_time_ms(value, name)
     except PayloadInvalid as error:
         raise HTTPException(
             422, f"{name}: give epoch milliseconds or an RFC 3339 time ({error})"
         ) from None
+    if abs(stamp) > MAX_TIME_MS:  # no database column holds more; nobody means it
+        raise HTTPException(422, f"{name}: {value[:40]!r} is out of range (up to year 9999)")
+    return stamp
 
 
 @router.post("/alert-rules", status_code=201)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+# ASCII: a Unicode \d takes digits like '٣' (and float() reads them) that nobody types here.
+_PATTERN = re.compile(r"^\s*(\d{1,20}(?:\.\d{1,20})?)\s*(ms|s|m|h|d|w)?\s*$", re.ASCII)
 MAX_SECONDS = 366 * 86400
 
 

@@ -72,11 +72,13 @@ def parse_time_ms(value: Any, what: str) -> int:
             raise PayloadInvalid(f"{what}: not a time")
         return int(value // 1_000_000)  # InfluxDB's numeric times are nanoseconds
     if isinstance(value, str):
+        if not value.isascii():  # fromisoformat takes any character between date and time
+            raise PayloadInvalid(f"{what}: {value[:40]!r} is not an RFC 3339 time")
         text = value.strip().replace("Z", "+00:00")
         # Python before 3.11 takes at most 6 fractional digits; InfluxDB writes 9.
         if "." in text:
             head, tail = text.split(".", 1)
-            digits = re.match(r"\d*", tail).group(0)
+            digits = re.match(r"[0-9]*", tail).group(0)
             text = f"{head}.{digits[:6]}{tail[len(digits) :]}"
         try:
             moment = datetime.fromisoformat(text)

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     http_port: int = 8000
     mqtt_port: int = 1883  # the embedded broker's port
     public_url: str | None = None  # base URL people reach the API/UI at (links in mails)
+    # Addresses (comma-separated IPs or CIDR ranges; "*" = any) of the reverse proxies whose
+    # X-Forwarded-For / X-Forwarded-Proto are believed. Empty: none, the TCP peer is the
+    # client (any other choice lets a caller pick the address its failed logins count
+    # against). Behind Traefik: Traefik's address or its network (deploy/compose.yaml).
+    trusted_proxies: str = ""
 
     # What devices are told to connect to (defaults derive from the broker in use).
     mqtt_public_host: str | None = None
@@ -77,6 +82,10 @@ class Settings(BaseSettings):
     # in which services disagree (docs/deploy.md, "Rotating secrets").
     internal_token_also_accepted: str | None = None
     access_token_minutes: int = 60
+    # Failed-login limits (docs/api.md, "Failed logins"): 429 with Retry-After past them.
+    login_user_limit: int = 5  # per username per window
+    login_address_limit: int = 20  # per client address per window (many people behind a NAT)
+    login_window_seconds: int = 300
     monitor_interval: float = 10.0
 
     log_format: str = "text"

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from fieldline_backend.common.numbers import ascii_int
 from fieldline_backend.console.api import ApiError
 from fieldline_backend.console.errors import ConsoleRoute
 from fieldline_backend.console.ranges import RangeInvalid, parse_moment
@@ -91,8 +92,9 @@ async def create_token(request: Request, session: SessionDep, form: FormDep) -> 
     days = str(form.get("expires_in_days", "")).strip()
     errors = []
     if days:
-        if days.isdigit():
-            body["expires_in_days"] = int(days)
+        number = ascii_int(days, signed=False)  # "²".isdigit() is true, int("²") fails
+        if number is not None:
+            body["expires_in_days"] = number
         else:
             errors.append(f"expires in days: {days[:20]!r} is not a whole number")
     created = None

@@ -83,16 +83,14 @@ async def login(
         )
     ctx = request.app.state.ctx
     accounts = accounts_for(ctx)
-    address = client_address(request)
-    # The same limits as POST /api/v1/auth/token: they count failures in the database.
-    wait = await run_in_threadpool(accounts.limits.retry_after, username, address)
-    if wait is not None:
+    # The same limits as POST /api/v1/auth/token: counted in the database, before the check.
+    attempt = await run_in_threadpool(accounts.sign_in, username, password, client_address(request))
+    if attempt.retry_after is not None:
+        wait = attempt.retry_after
         return _login_page(request, target, f"Too many failed sign-ins; wait {wait} s.", 429)
-    user = await run_in_threadpool(accounts.users.authenticate, username, password)
+    user = attempt.user
     if user is None:
-        await run_in_threadpool(accounts.limits.record_failure, username, address)
         return _login_page(request, target, "Wrong username or password.", 401)
-    await run_in_threadpool(accounts.limits.record_success, username)
     token = await run_in_threadpool(sessions_for(ctx).open, user)
     response = redirect(target)
     response.set_cookie(

@@ -24,12 +24,15 @@ class TimeRange:
 
 def parse_moment(text: str, what: str) -> int:
     try:
+        if not text.isascii():  # fromisoformat takes any character between date and time
+            raise ValueError(text)
         moment = datetime.fromisoformat(text.strip())
-    except ValueError:
+        stamp = int(moment.timestamp() * 1000) if moment.tzinfo else None
+        if stamp is None:  # the form says UTC
+            stamp = int(moment.replace(tzinfo=UTC).timestamp() * 1000)
+    except (ValueError, OverflowError, OSError):
         raise RangeInvalid(f"{what} {text[:40]!r} is not a time like 2026-11-27T10:30") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)  # the form says UTC
-    return int(moment.timestamp() * 1000)
+    return stamp
 
 
 def pick_range(key: str | None, start: str | None, stop: str | None, now_ms=None) -> TimeRange:

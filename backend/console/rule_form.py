@@ -9,6 +9,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from fieldline_backend.common.numbers import ascii_float
+
 CONDITIONS = ("above", "below", "outside", "inside")
 PAIRED = ("outside", "inside")
 _SPLIT = re.compile(r"[\s,;]+")
@@ -21,9 +23,8 @@ class ParsedRule:
 
 
 def _number(text: str, what: str, errors: list[str]):
-    try:
-        value = float(text)
-    except ValueError:
+    value = ascii_float(text)  # not float(): it takes "٣", "1_0", "inf"
+    if value is None:
         errors.append(f"{what}: {text[:40]!r} is not a number")
         return None
     if not math.isfinite(value):

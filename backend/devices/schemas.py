@@ -13,7 +13,7 @@ import math
 import re
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 NAME_MAX = 128
 METADATA_MAX_KEYS = 32
@@ -117,7 +117,7 @@ class DeviceChange(BaseModel):
 
     name: str | None = Field(default=None, min_length=1, max_length=NAME_MAX)
     metadata: dict[str, MetadataValue] | None = Field(default=None, max_length=METADATA_MAX_KEYS)
-    enabled: bool | None = None
+    enabled: StrictBool | None = None  # JSON true/false only, not "no" or 0
 
     @field_validator("name", mode="before")
     @classmethod

@@ -1,10 +1,10 @@
-"""gateway's tables: user accounts, their tokens, and failed logins (for rate limits)."""
+"""gateway's tables: user accounts, their tokens, and login attempts (for rate limits)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fieldline_backend.common.db import Base
@@ -41,13 +41,16 @@ class TokenRecord(Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
-class LoginFailure(Base):
-    """One failed login, counted against a username and against a client address."""
+class LoginAttempts(Base):
+    """Login attempts counted against a username or a client address in the current
+    window (login_limits.py): one row per subject, updated in place under its lock."""
 
-    __tablename__ = "gateway_login_failures"
-    __table_args__ = (Index("ix_gateway_login_failures_subject", "scope", "subject", "failed_at"),)
+    __tablename__ = "gateway_login_attempts"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    scope: Mapped[str] = mapped_column(String(16))  # "user" | "address"
-    subject: Mapped[str] = mapped_column(String(255))
-    failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)  # "user" | "address"
+    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    count: Mapped[int] = mapped_column(Integer)
+    # A random value written by the statement that took the last attempt: the reservation
+    # reads it back to know whether its own statement got one.
+    last_grant: Mapped[str] = mapped_column(String(32))

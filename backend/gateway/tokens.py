@@ -132,3 +132,13 @@ class TokenStore:
                 )
             )
             return result.rowcount == 1
+
+    def revoke(self, user: User, token: str) -> None:
+        """Delete the token itself (any kind the user holds); checked on every request,
+        so it is refused from the next one on."""
+        with self.database.session() as session:
+            session.execute(
+                delete(TokenRecord).where(
+                    TokenRecord.token_hash == token_hash(token), TokenRecord.user_id == user.id
+                )
+            )

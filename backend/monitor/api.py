@@ -6,7 +6,7 @@ import asyncio
 import time
 
 from fastapi import APIRouter, HTTPException, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, StrictInt
 
 from fieldline_backend.alerts.rules import RuleInvalid, validate_rule
 from fieldline_backend.common.internal import InternalOnly
@@ -23,8 +23,8 @@ router = APIRouter(
 class PreviewRequest(BaseModel):
     owner_id: str
     rule: dict
-    start_ms: int
-    stop_ms: int
+    start_ms: StrictInt  # strict: JSON true is not 1 ms
+    stop_ms: StrictInt
 
 
 @router.post("/preview")

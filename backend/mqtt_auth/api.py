@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from fieldline_backend.common.internal import InternalOnly
 from fieldline_backend.mqtt_auth.service import (
@@ -29,7 +29,7 @@ class AccountCreate(BaseModel):
 
 
 class AccountPatch(BaseModel):
-    enabled: bool | None = None
+    enabled: StrictBool | None = None  # JSON true/false only
     name: str | None = Field(default=None, max_length=200)
     metadata: dict[str, Any] | None = None
 

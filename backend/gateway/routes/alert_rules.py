@@ -4,6 +4,7 @@ only name the user's own devices."""
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Annotated, Any
 
@@ -13,8 +14,10 @@ from fieldline_backend.alerts.durations import parse_duration
 from fieldline_backend.alerts.gateway_calls import call, passthrough
 from fieldline_backend.alerts.payloads import PayloadInvalid, parse_time_ms
 from fieldline_backend.alerts.rules import RuleInvalid, validate_rule
+from fieldline_backend.common.numbers import ascii_int
 from fieldline_backend.devices.client import DeviceNotFound, DevicesClientDep
 from fieldline_backend.gateway.auth import CurrentUser
+from fieldline_backend.monitor.api import MAX_PERIOD_MS
 
 router = APIRouter(
     prefix="/api/v1/alert-rules",
@@ -42,6 +45,26 @@ def invalid(field: str, message: str, prefix: tuple = ("body",)) -> HTTPExceptio
     return HTTPException(
         422, detail=[{"loc": [*prefix, field], "msg": message, "type": "value_error"}]
     )
+
+
+MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
+def _preview_time(value: Any, name: str) -> int:
+    """A preview's start/stop: epoch ms (a JSON number or ASCII digits, like every other
+    time in this API) or RFC 3339; a 422 naming the field otherwise."""
+    number = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = int(value) if math.isfinite(value) else None
+    elif isinstance(value, str):
+        number = ascii_int(value.strip())
+    try:
+        stamp = number if number is not None else parse_time_ms(value, name)
+    except PayloadInvalid as error:
+        raise invalid(name, f"give epoch ms or an RFC 3339 time ({error})") from None
+    if not 0 <= stamp <= MAX_TIME_MS:
+        raise invalid(name, "must lie between 1970 and the year 9999")
+    return stamp
 
 
 async def _own_device(devices, device_id, user, prefix=("body",)) -> None:
@@ -102,14 +125,17 @@ async def preview_rule(
     except RuleInvalid as error:
         raise invalid(error.field, error.message, ("body", "rule")) from None
     now = int(time.time() * 1000)
-    try:
-        stop = parse_time_ms(body["stop"], "stop") if body.get("stop") is not None else now
-        if body.get("start") is not None:
-            start = parse_time_ms(body["start"], "start")
-        else:
+    stop = _preview_time(body["stop"], "stop") if body.get("stop") is not None else now
+    if body.get("start") is not None:
+        start = _preview_time(body["start"], "start")
+    else:
+        try:
             start = stop - int(parse_duration(body.get("period", "7d")) * 1000)
-    except (PayloadInvalid, ValueError) as error:
-        raise invalid("period", str(error)) from None
+        except ValueError as error:
+            raise invalid("period", str(error)) from None
+    if not 0 < stop - start <= MAX_PERIOD_MS:  # the monitor's bound, named by our fields
+        field = "start" if body.get("start") is not None else "period"
+        raise invalid(field, f"{field}: give a period of up to 92 days, ending at stop")
     await _own_device(devices, rule.get("device_id"), user, ("body", "rule"))
     response = await call(
         request, "monitor", "POST", "/internal/monitor/preview",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
-from fieldline_backend.gateway.auth import AccountsDep, CurrentUser
+from fieldline_backend.gateway.auth import AccountsDep, BearerToken, CurrentUser, NoStore
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -26,13 +26,14 @@ class Me(BaseModel):
 
 
 def client_address(request: Request) -> str:
-    # Behind Traefik, run uvicorn with --proxy-headers/--forwarded-allow-ips so that this
-    # is the caller's address and not the proxy's.
+    # The TCP peer, or what a proxy listed in FIELDLINE_TRUSTED_PROXIES forwarded
+    # (runner.server_for): behind Traefik, the caller's address and not the proxy's.
     return request.client.host if request.client else "unknown"
 
 
 @router.post(
     "/auth/token",
+    dependencies=[NoStore],
     responses={
         401: {"description": "wrong username or password"},
         429: {"description": "too many failed logins; see Retry-After"},
@@ -43,27 +44,38 @@ def issue_token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     accounts: AccountsDep,
 ) -> AccessToken:
-    address = client_address(request)
-    wait = accounts.limits.retry_after(form.username, address)
-    if wait is not None:
+    attempt = accounts.sign_in(form.username, form.password, client_address(request))
+    if attempt.retry_after is not None:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            f"too many failed logins for this user or address; try again in {wait} s",
-            headers={"Retry-After": str(wait)},
+            "too many failed logins for this user or address; "
+            f"try again in {attempt.retry_after} s",
+            headers={"Retry-After": str(attempt.retry_after)},
         )
-    user = accounts.users.authenticate(form.username, form.password)
+    user = attempt.user
     if user is None:
-        accounts.limits.record_failure(form.username, address)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "wrong username or password",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    accounts.limits.record_success(form.username)
     issued = accounts.tokens.issue_access(user)
     return AccessToken(
         access_token=issued.token, expires_in=int(accounts.tokens.access_lifetime.total_seconds())
     )
+
+
+@router.delete(
+    "/auth/token",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={401: {"description": "not signed in (or the token is revoked already)"}},
+)
+def revoke_this_token(user: CurrentUser, accounts: AccountsDep, token: BearerToken) -> Response:
+    """Sign out: revoke the bearer token this request carries (an access token from a
+    login, or a personal token); from now on it answers 401. Personal tokens can also be
+    revoked by id (DELETE /api/v1/tokens/{id})."""
+    accounts.tokens.revoke(user, token or "")  # CurrentUser made sure there is one
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/me", responses={401: {"description": "not signed in"}})

@@ -16,7 +16,7 @@ from fieldline_backend.devices.schemas import (
     DeviceWithCredentials,
     RotatedCredentials,
 )
-from fieldline_backend.gateway.auth import CurrentUser
+from fieldline_backend.gateway.auth import CurrentUser, NoStore
 
 router = APIRouter(
     prefix="/api/v1/devices",
@@ -26,12 +26,11 @@ router = APIRouter(
 NOT_FOUND = {404: {"description": "no such device of yours"}}
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, dependencies=[NoStore])
 async def register_device(
-    body: DeviceCreate, user: CurrentUser, devices: DevicesClientDep, response: Response
+    body: DeviceCreate, user: CurrentUser, devices: DevicesClientDep
 ) -> DeviceWithCredentials:
     """Register a device. The answer holds its MQTT password: it is shown only this once."""
-    response.headers["Cache-Control"] = "no-store"
     return await devices.create(user.id, body.name, body.metadata)
 
 
@@ -64,10 +63,9 @@ async def delete_device(device_id: str, user: CurrentUser, devices: DevicesClien
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{device_id}/credentials/rotate", responses=NOT_FOUND)
+@router.post("/{device_id}/credentials/rotate", responses=NOT_FOUND, dependencies=[NoStore])
 async def rotate_credentials(
-    device_id: str, user: CurrentUser, devices: DevicesClientDep, response: Response
+    device_id: str, user: CurrentUser, devices: DevicesClientDep
 ) -> RotatedCredentials:
     """A new MQTT password, shown once; the old one stops working at once."""
-    response.headers["Cache-Control"] = "no-store"
     return await devices.rotate(device_id, user.id)

@@ -19,6 +19,7 @@ import httpx
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from fieldline_backend.common.numbers import ascii_int
 from fieldline_backend.devices.client import DevicesClientDep
 from fieldline_backend.gateway.auth import CurrentUser
 
@@ -30,7 +31,7 @@ router = APIRouter(
 
 AGGREGATES = ("mean", "min", "max", "last", "count")
 FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
-DURATION = re.compile(r"^(\d+)(ms|s|m|h|d|w)$")
+DURATION = re.compile(r"([0-9]{1,20})(ms|s|m|h|d|w)", re.ASCII)  # fullmatch
 UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 MAX_TS_MS = 9_223_372_036_853  # the last millisecond InfluxDB can hold (2262)
 MAX_EVERY_MS = 366 * 86_400_000
@@ -42,10 +43,9 @@ def _bad(message: str) -> HTTPException:
 
 def parse_duration_ms(text: str, what: str) -> int:
     text = text.strip()
-    if text.isdigit():
-        value = int(text)
-    else:
-        match = DURATION.match(text)
+    value = ascii_int(text, signed=False)
+    if value is None:
+        match = DURATION.fullmatch(text)
         if not match:
             raise _bad(f"{what} {text[:40]!r} is not a duration; use e.g. 500ms, 30s, 5m, 1h, 1d")
         value = int(match.group(1)) * UNIT_MS[match.group(2)]
@@ -68,8 +68,11 @@ def _time_ms(text: str, now_ms: int, what: str) -> int:
         return now_ms
     if text.startswith("-"):
         return now_ms - parse_duration_ms(text[1:], what)
-    if text.isdigit():
-        return int(text)
+    number = ascii_int(text, signed=False)
+    if number is not None:
+        return number
+    if not text.isascii():  # fromisoformat takes any character between date and time
+        raise _bad(f"{what} {text[:40]!r} is not a time; use ms since epoch or RFC 3339")
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
         stamp = int(moment.timestamp() * 1000) if moment.tzinfo else None

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, HTTPException, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from fieldline_backend.gateway.auth import AccountsDep, CurrentUser
+from fieldline_backend.gateway.auth import AccountsDep, CurrentUser, NoStore
 
 router = APIRouter(prefix="/api/v1", tags=["tokens"])
 
@@ -16,7 +16,8 @@ class TokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")
-    expires_in_days: int | None = Field(
+    # Strict: JSON `true` is not 1 day, nor "30" 30 days.
+    expires_in_days: StrictInt | None = Field(
         default=None, ge=1, le=3650, description="none: valid until revoked"
     )
 
@@ -37,12 +38,9 @@ class NewToken(BaseModel):
     expires_at: datetime | None
 
 
-@router.post("/tokens", status_code=status.HTTP_201_CREATED)
-def create_token(
-    body: TokenCreate, user: CurrentUser, accounts: AccountsDep, response: Response
-) -> NewToken:
+@router.post("/tokens", status_code=status.HTTP_201_CREATED, dependencies=[NoStore])
+def create_token(body: TokenCreate, user: CurrentUser, accounts: AccountsDep) -> NewToken:
     issued = accounts.tokens.issue_personal(user, body.name, body.expires_in_days)
-    response.headers["Cache-Control"] = "no-store"
     return NewToken(
         id=issued.id,
         name=body.name,

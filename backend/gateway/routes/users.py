@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, StrictBool, field_validator
 
 from fieldline_backend.gateway.auth import AccountsDep, AdminUser
 from fieldline_backend.gateway.users import UserExists, check_password, check_username
@@ -16,7 +16,7 @@ class UserCreate(BaseModel):
 
     username: str
     password: str
-    is_admin: bool = False
+    is_admin: StrictBool = False  # JSON true/false only, not "yes" or 1
 
     @field_validator("username")
     @classmethod
