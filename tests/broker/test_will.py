@@ -2,8 +2,9 @@
 
 A will naming another device's topic is never published, retained or not. The embedded
 broker refuses such a CONNECT with CONNACK 5 (not authorised) and counts it; Mosquitto
-2.0.11 (measured) accepts the CONNECT and drops the will at publish time. The client is mosquitto_sub, killed with SIGKILL so that the broker sees a dropped
-connection (a will is published only then)."""
+2.0.11 (measured) accepts the CONNECT and drops the will at publish time. The client is
+mosquitto_sub, killed with SIGKILL so that the broker sees a dropped connection (a will
+is published only then)."""
 
 from __future__ import annotations
 
