@@ -8,6 +8,7 @@ the 60 s keepalive it assumes before CONNECT), too long for this suite; docs/bro
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 
@@ -57,3 +58,25 @@ def test_past_max_connections_a_socket_is_closed_at_once_and_devices_get_back_in
         time.sleep(0.3)
         client = broker.client(device)
         assert client.connect(), f"a device was refused once sockets closed: {client.connack}"
+
+
+def test_a_flood_of_sockets_is_a_few_log_lines_not_one_per_socket(start_broker, caplog):
+    """60 sockets, 20 admitted at a time, none sending CONNECT: the refusals and timeouts
+    are logged once per 10 s and kind with their count (issue 13, item 8's log flood)."""
+    with start_broker(mqtt_max_connections=20, mqtt_connect_timeout_s=0.5) as broker:
+        caplog.clear()
+        caplog.set_level(logging.WARNING)
+        socks = [socket.create_connection((broker.host, broker.port)) for _ in range(60)]
+        time.sleep(1.5)
+        for sock in socks:
+            sock.close()
+        time.sleep(0.5)
+        broker_lines = [
+            f"{r.name}: {r.getMessage()[:90]}"
+            for r in caplog.records
+            if r.levelno >= logging.WARNING
+            and r.name.startswith(("amqtt", "fieldline_backend.infra.broker"))
+        ]
+        refused = broker.metric("fieldline_broker_refused_total", reason="max_connections")
+    assert len(broker_lines) <= 4, f"{len(broker_lines)} log lines: {broker_lines[:8]}"
+    assert refused >= 1, "the flood never reached max_connections"
