@@ -58,24 +58,72 @@ def default_max_connections() -> int:
     return max(16, soft // 2)
 
 
-class _ThrottledLog:
-    """One warning per interval with the count since the last one: a flood of refused
-    sockets must not become a flood of log lines."""
+class _ThrottledCount:
+    """Per kind: None while within the interval of the last pass, else the count of
+    events since that pass (this one included)."""
 
     def __init__(self, interval_s: float = 10.0):
         self.interval_s = interval_s
         self.last: dict[str, float] = {}
         self.count: dict[str, int] = {}
 
-    def warning(self, reason: str, message: str) -> None:
-        self.count[reason] = self.count.get(reason, 0) + 1
+    def due(self, kind: str) -> int | None:
+        self.count[kind] = self.count.get(kind, 0) + 1
         now = time.monotonic()
-        if now - self.last.get(reason, float("-inf")) >= self.interval_s:
+        if now - self.last.get(kind, float("-inf")) < self.interval_s:
+            return None
+        self.last[kind] = now
+        count, self.count[kind] = self.count[kind], 0
+        return count
+
+
+class _ThrottledLog:
+    """One warning per interval with the count since the last one: a flood of refused
+    sockets must not become a flood of log lines."""
+
+    def __init__(self, interval_s: float = 10.0):
+        self.throttle = _ThrottledCount(interval_s)
+
+    def warning(self, reason: str, message: str) -> None:
+        count = self.throttle.due(reason)
+        if count is not None:
             log.warning(
-                "%s (%d time(s) in the last %.0f s)", message, self.count[reason], self.interval_s
+                "%s (%d time(s) in the last %.0f s)", message, count, self.throttle.interval_s
             )
-            self.last[reason] = now
-            self.count[reason] = 0
+
+
+class _AmqttFloodFilter(logging.Filter):
+    """amqtt logs a line (WARNING/ERROR) for every socket that fails before or at
+    CONNECT; through this filter, one such line per interval and kind, with the count."""
+
+    PREFIXES = (
+        "Failed to initialize client session",
+        "No data from",
+        "Invalid connection from",
+        "[MQTT-3.1.0-1]",
+    )
+
+    def __init__(self, interval_s: float = 10.0):
+        super().__init__()
+        self.throttle = _ThrottledCount(interval_s)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        kind = next((p for p in self.PREFIXES if message.startswith(p)), None)
+        if kind is None:
+            return True
+        count = self.throttle.due(kind)
+        if count is None:
+            return False
+        interval = self.throttle.interval_s
+        record.msg, record.args = f"{message} ({count} like it in the last {interval:.0f} s)", ()
+        return True
+
+
+def install_amqtt_log_filter() -> None:
+    amqtt_log = logging.getLogger("amqtt.broker")
+    if not any(isinstance(f, _AmqttFloodFilter) for f in amqtt_log.filters):
+        amqtt_log.addFilter(_AmqttFloodFilter())
 
 
 def _refuse(reason: str) -> None:
@@ -185,6 +233,7 @@ class GuardedBroker(Broker):
         self.open_connections = 0
         self.connections: dict[int, tuple[Session, Any]] = {}
         self.throttled = _ThrottledLog()
+        install_amqtt_log_filter()
 
     async def _client_connected(
         self, listener_name: str, reader: ReaderAdapter, writer: WriterAdapter
