@@ -8,6 +8,7 @@ command for device A (what A may receive, the control)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -62,3 +63,28 @@ def test_umqtt_simple_subscribed_gets_only_its_retained_command(retained_world):
     assert code == 0, f"umqtt.simple (exit {code}): {output[-600:]}"
     assert f"message {a.prefix}/commands calibrate" in output, output[-600:]
     assert b.client_id not in output and "done 1" in output, output[-600:]
+
+
+def test_the_sdk_hands_on_command_only_its_own_commands(retained_world, tmp_path):
+    """Our SDK (on CPython) subscribes to its commands once online: on_command gets the
+    retained command for it and nothing of another device's."""
+    from fieldline import Device
+
+    broker, a, _b = retained_world
+    mqtt = {"host": broker.host, "port": broker.port, "client_id": a.client_id}
+    mqtt.update(username=a.client_id, password=a.password)
+    device = Device(
+        device_id=a.client_id, wifi={"ssid": ""}, mqtt=mqtt, buffer={"dir": str(tmp_path)}
+    )
+    got: list[tuple[str, bytes]] = []
+    device.on_command = lambda topic, payload: got.append((topic, bytes(payload)))
+
+    async def run_for(seconds: float) -> None:
+        task = device.start()
+        await asyncio.sleep(seconds)
+        await device.stop()
+        task.cancel()
+
+    asyncio.run(run_for(2.0))
+    assert device.state != "connecting" and device.attempts >= 1, device.last_error
+    assert got == [(f"{a.prefix}/commands", b"calibrate")], f"on_command got {got}"
