@@ -7,6 +7,7 @@ the first 64 KiB of it: a broker that buffers would sit waiting for the rest."""
 
 from __future__ import annotations
 
+import socket
 import time
 
 from tests.broker import wire
@@ -57,3 +58,16 @@ def test_a_64_kib_payload_the_contract_allows_is_delivered(broker):
     client.publish(f"{device.prefix}/telemetry", payload)
     watcher.wait_message(f"{device.prefix}/telemetry", payload)
     assert client.connected, "the broker closed a connection that sent 64 KiB"
+
+
+def test_a_connect_announcing_50_mb_is_refused_from_its_header(broker):
+    """The limit holds before CONNECT too: an anonymous socket cannot make it buffer."""
+    sock = socket.create_connection((broker.host, broker.port), timeout=5)
+    try:
+        head = wire.connect_packet("dev-x", "dev-x", "pw")
+        sock.sendall(b"\x10" + wire.remaining_length(FIFTY_MB) + head[2:])
+        wire.send_until_closed(sock, b"x" * 65536)
+        closed_after = wire.seconds_until_closed(sock, timeout=3)
+    finally:
+        sock.close()
+    assert closed_after is not None, "a CONNECT announcing 50 MB kept its connection 3 s"
