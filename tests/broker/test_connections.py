@@ -60,6 +60,26 @@ def test_past_max_connections_a_socket_is_closed_at_once_and_devices_get_back_in
         assert client.connect(), f"a device was refused once sockets closed: {client.connack}"
 
 
+def test_sockets_holding_every_slot_are_evicted_by_the_connect_timeout(start_broker):
+    """An attacker filling max_connections with silent sockets locks devices out for at
+    most the CONNECT timeout: then the slots free themselves."""
+    with start_broker(mqtt_max_connections=3, mqtt_connect_timeout_s=1.0) as broker:
+        device = broker.device()
+        held = [socket.create_connection((broker.host, broker.port)) for _ in range(3)]
+        time.sleep(0.2)
+        assert not broker.client(device).connect(), "a device got in past max_connections"
+        started = time.monotonic()
+        client = broker.client(device)
+        while not client.connect() and time.monotonic() - started < 4:
+            client = broker.client(device)
+            time.sleep(0.2)
+        waited = time.monotonic() - started
+        for sock in held:
+            sock.close()
+        assert client.connected, "the device was still locked out 4 s after a 1 s timeout"
+        assert waited < 2.5, f"the device got back in after {waited:.1f} s (timeout 1 s)"
+
+
 def test_a_flood_of_sockets_is_a_few_log_lines_not_one_per_socket(start_broker, caplog):
     """60 sockets, 20 admitted at a time, none sending CONNECT: the refusals and timeouts
     are logged once per 10 s and kind with their count (issue 13, item 8's log flood)."""
