@@ -71,3 +71,15 @@ def test_a_connect_announcing_50_mb_is_refused_from_its_header(broker):
     finally:
         sock.close()
     assert closed_after is not None, "a CONNECT announcing 50 MB kept its connection 3 s"
+
+
+def test_a_malformed_length_is_refused(broker):
+    """Length bytes that never end (MQTT allows four): closed, not read on."""
+    device = broker.device()
+    sock = wire.open_session(broker.host, broker.port, device.client_id, device.password)
+    try:
+        wire.send_until_closed(sock, b"\x32" + b"\xff" * 4096)
+        closed_after = wire.seconds_until_closed(sock, timeout=3)
+    finally:
+        sock.close()
+    assert closed_after is not None, "endless remaining-length bytes kept the connection 3 s"

@@ -163,7 +163,12 @@ class _PacketSizeGuard(ReaderAdapter):
                 continue
             self.header.append(data[index])
             index += 1
-            if len(self.header) >= 2 and not self.header[-1] & 0x80:
+            if len(self.header) == 5 and self.header[-1] & 0x80:
+                # A 5th length byte: malformed, past MQTT's 256 MB (amqtt would skip it
+                # and read on, and this header would keep growing).
+                self.refused = True
+                self.on_refuse(128**4)
+            elif len(self.header) >= 2 and not self.header[-1] & 0x80:
                 remaining = sum((b & 0x7F) << (7 * i) for i, b in enumerate(self.header[1:]))
                 if len(self.header) + remaining > self.limit:
                     self.refused = True
