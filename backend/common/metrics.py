@@ -41,6 +41,23 @@ INGESTOR_IGNORED = Counter(
     "MQTT messages on topics the ingestor does not forward (acked and dropped)",
 )
 
+INGESTOR_UNKNOWN_TOPIC = Counter(
+    "fieldline_ingestor_unknown_topic_total",
+    "Messages on a device's topic that is none of telemetry, status, status/buffer "
+    "(sent on to telemetry.dead with reason 'unknown topic')",
+)
+
+# ---- embedded broker (Mosquitto logs its own) ---------------------------------------
+BROKER_REFUSED = Counter(
+    "fieldline_broker_refused_total",
+    "Connections the embedded broker closed or refused, by reason "
+    "(max_connections, connect_timeout, packet_too_large, will_not_allowed)",
+    ["reason"],
+)
+BROKER_CONNECTIONS = Gauge(
+    "fieldline_broker_connections", "TCP connections open on the embedded broker"
+)
+
 # ---- storage ----------------------------------------------------------------------------
 STORAGE_RECEIVED = Counter(
     "fieldline_storage_messages_in_total", "Messages storage took from the queue"

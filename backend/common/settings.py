@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     mqtt_port: int = 1883  # the embedded broker's port
+    # The embedded broker's limits (docs/broker.md); Mosquitto's own live in its config.
+    # max_packet_size as Mosquitto's in deploy/mosquitto/fieldline.conf (64 KiB payload + topic).
+    mqtt_max_packet_size: int = 70000
+    # A socket that has not sent a whole CONNECT by then is closed (Mosquitto: ~90 s).
+    mqtt_connect_timeout_s: float = 10.0
+    # Open MQTT connections at most; None = half the process's file-descriptor limit, so
+    # the HTTP side keeps descriptors whatever devices do. Past it a socket is closed at once.
+    mqtt_max_connections: int | None = None
     public_url: str | None = None  # base URL people reach the API/UI at (links in mails)
     # Addresses (comma-separated IPs or CIDR ranges; "*" = any) of the reverse proxies whose
     # X-Forwarded-For / X-Forwarded-Proto are believed. Empty: none, the TCP peer is the

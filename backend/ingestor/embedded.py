@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from amqtt.mqtt.publish import PublishPacket
 from amqtt.plugins.base import BasePlugin
 
+from fieldline_backend.common import metrics
 from fieldline_backend.infra.queue.local import LocalQueue
-from fieldline_backend.ingestor.stamps import ArrivalClock, message_headers
+from fieldline_backend.ingestor.stamps import ArrivalClock, is_unknown, message_headers
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,9 @@ class TelemetryCapturePlugin(BasePlugin):
         if not isinstance(packet, PublishPacket) or session is None:
             return
         topic = packet.topic_name or ""
-        if not topic.endswith(("/telemetry", "/status/buffer")):
+        # status is followed by a subscriber (component.py); everything else a device
+        # publishes is taken here, unknown topics too (storage dead-letters them).
+        if topic.endswith("/status"):
             return
         headers = message_headers(topic, self.clock)
         # The topic names the device; only that device may publish there (the broker's
@@ -66,6 +69,8 @@ class TelemetryCapturePlugin(BasePlugin):
             self._refuse_puback(session.client_id)
             return
         self.captured += 1
+        if is_unknown(topic):
+            metrics.INGESTOR_UNKNOWN_TOPIC.inc()
 
     def _refuse_puback(self, client_id: str) -> None:
         """Stop this connection's writes now (the PUBACK task runs after us) and drop it."""

@@ -16,14 +16,18 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from fieldline_backend.common import metrics
 from fieldline_backend.infra.queue import TelemetryPublisher
-from fieldline_backend.ingestor.stamps import ArrivalClock, message_headers
+from fieldline_backend.ingestor.stamps import ArrivalClock, is_unknown, message_headers
 
 log = logging.getLogger(__name__)
 
 SHARED_GROUP = "$share/ingestors/"
-TELEMETRY = "devices/+/telemetry"
+# Everything devices publish: telemetry, status, status/buffer (the SDK's drop reports),
+# and topics storage does not know, which it dead-letters as "unknown topic" (stamps.py).
+DEVICES = "devices/+/#"
 STATUS = "devices/+/status"
-DROPS = "devices/+/status/buffer"  # the SDK's reports of readings it dropped
+# What replicas subscribed to before DEVICES covered them; left on connect, so that a
+# persistent session does not get each message twice.
+LEGACY = ("devices/+/telemetry", "devices/+/status", "devices/+/status/buffer")
 
 
 class Forwarder:
@@ -35,13 +39,15 @@ class Forwarder:
         publisher: TelemetryPublisher,
         username: str | None = None,
         password: str | None = None,
-        topics: tuple[str, ...] = (TELEMETRY, STATUS, DROPS),
+        topics: tuple[str, ...] = (DEVICES,),
         shared: bool = True,
     ):
         self.host, self.port = host, port
         self.publisher = publisher
         self.clock = ArrivalClock()
-        self.subscriptions = [((SHARED_GROUP if shared else "") + t, 1) for t in topics]
+        prefix = SHARED_GROUP if shared else ""
+        self.subscriptions = [(prefix + t, 1) for t in topics]
+        self.legacy = [prefix + t for t in LEGACY if t not in topics]
         self.forwarded = 0
         self.ignored = 0
         self.connected = threading.Event()
@@ -75,6 +81,8 @@ class Forwarder:
             log.warning("MQTT broker refused the ingestor: %s", reason_code)
             return
         client.subscribe(self.subscriptions)
+        if self.legacy:
+            client.unsubscribe(self.legacy)
         self.connected.set()
         log.info(
             "ingestor %s subscribed at %s:%s", client._client_id.decode(), self.host, self.port
@@ -93,6 +101,8 @@ class Forwarder:
             metrics.INGESTOR_IGNORED.inc()
             client.ack(message.mid, message.qos)
             return
+        if is_unknown(message.topic):
+            metrics.INGESTOR_UNKNOWN_TOPIC.inc()
         mid, qos = message.mid, message.qos
 
         def confirmed() -> None:

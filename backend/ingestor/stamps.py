@@ -12,7 +12,9 @@ import re
 import threading
 import time
 
-TOPIC = re.compile(r"^devices/([^/+#]+)/(telemetry|status|status/buffer)$")
+DEVICE_TOPIC = re.compile(r"^devices/([^/+#]+)/(.+)$")
+KNOWN_KINDS = ("telemetry", "status", "status/buffer")  # what storage takes
+COMMANDS = "commands"  # cloud -> device: the backend's own publishes, not forwarded
 
 
 class ArrivalClock:
@@ -32,10 +34,25 @@ class ArrivalClock:
         return stamp
 
 
+def topic_kind(topic: str) -> tuple[str, str] | None:
+    """(client id, what follows it) for a topic under devices/<id>/, else None."""
+    match = DEVICE_TOPIC.match(topic)
+    return (match.group(1), match.group(2)) if match else None
+
+
+def is_unknown(topic: str) -> bool:
+    """A device's topic storage does not take (a typo such as devices/<id>/Telemetry):
+    forwarded all the same, so that storage dead-letters it as "unknown topic" and the
+    device's owner sees it, instead of the broker acking it into nowhere."""
+    parts = topic_kind(topic)
+    return parts is not None and parts[1] not in KNOWN_KINDS
+
+
 def message_headers(topic: str, clock: ArrivalClock) -> dict | None:
-    """Headers for a message on `topic`, or None when the topic is not a device's."""
-    match = TOPIC.match(topic)
-    if not match:
+    """Headers for a message on `topic`, or None when it is not forwarded (not under
+    devices/<id>/, or a command)."""
+    parts = topic_kind(topic)
+    if parts is None or parts[1] == COMMANDS:
         return None
-    client_id = match.group(1)
+    client_id = parts[0]
     return {"client_id": client_id, "topic": topic, "received_at": clock.stamp(client_id)}

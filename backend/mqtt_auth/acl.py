@@ -18,10 +18,11 @@ def device_rules(client_id: str) -> list[tuple[str, str]]:
     return [(PUBLISH, f"devices/{client_id}/#"), (SUBSCRIBE, f"devices/{client_id}/commands")]
 
 
-# The backend (ingestor) reads every device's telemetry, status and drop reports, also through the
-# shared subscription $share/ingestors/..., and writes commands.
+# The backend (ingestor) reads everything devices publish (telemetry, status, drop reports,
+# and mistyped topics, to dead-letter them), also through the shared subscription
+# $share/ingestors/..., and writes commands.
 BACKEND_PUBLISH = ("devices/+/commands",)
-BACKEND_SUBSCRIBE = ("devices/+/telemetry", "devices/+/status", "devices/+/status/buffer")
+BACKEND_SUBSCRIBE = ("devices/+/#",)
 
 
 def topic_matches(topic_filter: str, topic: str) -> bool:

@@ -36,6 +36,7 @@ from fieldline_backend.storage.readings import (
 )
 
 TOPIC = re.compile(r"^devices/([^/]+)/(telemetry|status|status/buffer)$")
+DEVICE_TOPIC = re.compile(r"^devices/([^/]+)/")  # any topic of a device, typos too
 
 
 @dataclass
@@ -63,7 +64,15 @@ class Batch:
     statuses: list[StatusChange] = field(default_factory=list)
     drop_reports: list[DropReport] = field(default_factory=list)
     dead: list[tuple[QueueMessage, str]] = field(default_factory=list)
+    # (device id, arrival ms) of each dead letter from a known device: its status shows
+    # them, so a device sending to a mistyped topic is seen by its owner.
+    rejected: list[tuple[str, int]] = field(default_factory=list)
     duplicates: int = 0
+
+    def reject(self, message: QueueMessage, reason: str, info: DeviceInfo, arrival: int) -> None:
+        """A dead letter from a known device: also shown in its status."""
+        self.dead.append((message, reason))
+        self.rejected.append((info.device_id, arrival))
 
     @property
     def points(self) -> list[Point]:
@@ -128,7 +137,14 @@ class StorageService:
             topic = str(message.headers.get("topic", ""))
             match = TOPIC.match(topic)
             if not match:
-                batch.dead.append((message, f"topic {topic[:200]!r} is not devices/<id>/..."))
+                # "unknown topic" is the metric label; the topic itself follows it.
+                reason = f"unknown topic: {topic[:200]!r}"
+                device = DEVICE_TOPIC.match(topic)
+                info = self.directory.lookup(device.group(1)) if device else None
+                if info is None:
+                    batch.dead.append((message, reason))
+                else:
+                    batch.reject(message, reason, info, received_at(message))
                 continue
             client_id, kind = match.groups()
             info = self.directory.lookup(client_id)
@@ -140,21 +156,22 @@ class StorageService:
                 try:
                     report = parse_drop_report(message.body)
                 except InvalidPayload as error:
-                    batch.dead.append((message, f"invalid payload: {error}"))
+                    batch.reject(message, f"invalid payload: {error}", info, arrival)
                     continue
                 batch.drop_reports.append(DropReport(info.device_id, *report, arrival))
                 continue
             if kind == "status":
                 state = message.body.strip().lower()
                 if state not in (b"online", b"offline"):
-                    batch.dead.append((message, "status payload must be 'online' or 'offline'"))
+                    reason = "status payload must be 'online' or 'offline'"
+                    batch.reject(message, reason, info, arrival)
                     continue
                 batch.statuses.append(StatusChange(info.device_id, state == b"online", arrival))
                 continue
             try:
                 readings = parse_payload(message.body)
             except InvalidPayload as error:
-                batch.dead.append((message, f"invalid payload: {error}"))
+                batch.reject(message, f"invalid payload: {error}", info, arrival)
                 continue
             batch.points_by_message.append((message, reading_points(info, readings, arrival)))
             unstamped += [

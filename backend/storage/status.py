@@ -59,6 +59,9 @@ def device_status(store, device_id: str, now_ms: int) -> dict:
     day_report = completeness(day)
     hour_report["device_dropped"] += reported_drops(reports, now_ms - HOUR_MS)
     day_report["device_dropped"] += reported_drops(reports, now_ms - DAY_MS)
+    # Messages it sent that went to telemetry.dead (a mistyped topic, an invalid payload).
+    hour_report["rejected"] = store.rejected(device_id, now_ms - HOUR_MS, now_ms + 60_000)
+    day_report["rejected"] = store.rejected(device_id, now_ms - DAY_MS, now_ms + 60_000)
     last_seen = max([t for t in (seen, status.ts_ms if status else None) if t is not None] or [0])
     recently = bool(seen and now_ms - seen < ONLINE_GRACE_MS)
     online = status.online if status is not None else recently

@@ -119,6 +119,16 @@ def test_marks_and_statuses(store):
     assert list(status) == ["a"] and (status["a"].online, status["a"].ts_ms) == (False, BASE + 5)
 
 
+def test_rejected_messages_are_counted_per_device_within_bounds(store):
+    """Dead letters of a known device, for its status (issue 13: mistyped topics)."""
+    for ts in (BASE + 1, BASE + 2, BASE + 9):
+        store.write_rejected("a", ts)
+    store.write_rejected("b", BASE + 2)
+    assert store.rejected("a", BASE, BASE + 9) == 2
+    assert store.rejected("a", BASE, BASE + 10) == 3
+    assert store.rejected("c", BASE, BASE + 10) == 0
+
+
 def test_influx_schema_creates_the_database_and_retention_policy(influx_url):
     database = f"fltest_{secrets.token_hex(6)}"
     store = InfluxStore(influx_url, database, retention="2w")

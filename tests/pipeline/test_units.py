@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from fieldline_backend.gateway.routes.telemetry import parse_duration_ms, parse_time_ms
 from fieldline_backend.infra.timeseries import ReadingMark
-from fieldline_backend.ingestor.stamps import ArrivalClock, message_headers
+from fieldline_backend.ingestor.stamps import ArrivalClock, is_unknown, message_headers
 from fieldline_backend.storage.readings import InvalidPayload, parse_payload
 from fieldline_backend.storage.status import completeness
 
@@ -81,7 +81,11 @@ def test_arrival_stamps_strictly_increase_per_device():
     assert stamps == sorted(set(stamps))
     headers = message_headers("devices/dev-1/telemetry", clock)
     assert headers["client_id"] == "dev-1" and headers["topic"] == "devices/dev-1/telemetry"
-    assert message_headers("devices/a/b/telemetry", clock) is None
+    # Any other topic of a device is forwarded too, for storage to dead-letter it as
+    # "unknown topic" (issue 13); commands (cloud -> device) and non-device topics are not.
+    assert message_headers("devices/a/b/telemetry", clock)["client_id"] == "a"
+    assert is_unknown("devices/a/b/telemetry") and not is_unknown("devices/a/status/buffer")
+    assert message_headers("devices/dev-1/commands", clock) is None
     assert message_headers("other/dev-1/telemetry", clock) is None
 
 

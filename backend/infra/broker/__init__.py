@@ -91,6 +91,7 @@ async def start_embedded_broker(ctx: Context) -> Any | None:
     if not settings.embedded_broker or not set(BROKER_USERS) & set(ctx.services):
         return None
     from fieldline_backend.infra.broker.embedded import EmbeddedBroker
+    from fieldline_backend.infra.broker.guarded import BrokerLimits, default_max_connections
 
     account = backend_account(settings)
     assert account is not None  # embedded credentials are always generated
@@ -99,6 +100,11 @@ async def start_embedded_broker(ctx: Context) -> Any | None:
         port=settings.mqtt_port,
         backend=account,
         extra_plugins=ctx.extras.get("embedded_broker_plugins", {}),
+        limits=BrokerLimits(
+            max_packet_size=settings.mqtt_max_packet_size,
+            connect_timeout_s=settings.mqtt_connect_timeout_s,
+            max_connections=settings.mqtt_max_connections or default_max_connections(),
+        ),
     )
     await broker.start()
     ctx.extras["embedded_broker"] = broker

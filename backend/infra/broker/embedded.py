@@ -7,8 +7,13 @@ against the stored `$7$` hash; the topic plugin enforces each account's publish 
 subscribe filters, and checks every delivery again. `apply()` closes the connections of
 accounts that were removed, disabled or given a new password.
 
+amqtt runs as `GuardedBroker` (guarded.py): CONNECT checked before amqtt sees it, last
+wills under the publish rule, retained messages only to allowed subscriptions, packet
+size, CONNECT timeout and connection limits as Mosquitto with the project's config.
+
 Known limits of amqtt 0.12.1 (docs/broker.md): a denied PUBLISH is dropped but still
-acknowledged; shared subscriptions deliver nothing; MQTT 5 is refused.
+acknowledged (as Mosquitto does on MQTT 3.1.1); shared subscriptions deliver nothing;
+MQTT 5 is refused.
 """
 
 from __future__ import annotations
@@ -18,16 +23,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from amqtt.adapters import ReaderAdapter, WriterAdapter
-from amqtt.broker import Broker
 from amqtt.contexts import Action
-from amqtt.errors import MQTTError
-from amqtt.mqtt.connack import NOT_AUTHORIZED, ConnackPacket
-from amqtt.mqtt.connect import ConnectPacket
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 
 from fieldline_backend.infra.broker import BrokerAccount
+from fieldline_backend.infra.broker.guarded import BrokerLimits, GuardedBroker
 from fieldline_backend.mqtt_auth.acl import filter_covers, strip_shared_prefix, topic_matches
 from fieldline_backend.mqtt_auth.passwords import verify_password
 
@@ -126,85 +127,6 @@ class AccountTopicPlugin(BaseTopicPlugin):
         return directory.allows(session.username, topic, action)
 
 
-class _RecordingReader(ReaderAdapter):
-    def __init__(self, inner: ReaderAdapter):
-        self.inner = inner
-        self.recorded = bytearray()
-
-    async def read(self, n: int = -1) -> bytes:
-        data = await self.inner.read(n)
-        self.recorded += data
-        return data
-
-    def feed_eof(self) -> None:
-        self.inner.feed_eof()
-
-
-class _ReplayReader(ReaderAdapter):
-    """Serves bytes already read from the socket again, then reads on."""
-
-    def __init__(self, replay: bytes, inner: ReaderAdapter):
-        self.replay = bytearray(replay)
-        self.inner = inner
-
-    async def read(self, n: int = -1) -> bytes:
-        if not self.replay:
-            return await self.inner.read(n)
-        if n == -1 or n >= len(self.replay):
-            data = bytes(self.replay)
-            self.replay.clear()
-            rest = n - len(data) if n != -1 else 0
-            return data + (await self.inner.read(rest) if rest else b"")
-        data = bytes(self.replay[:n])
-        del self.replay[:n]
-        return data
-
-    def feed_eof(self) -> None:
-        self.inner.feed_eof()
-
-
-class GuardedBroker(Broker):
-    """amqtt's Broker with two repairs for an embedded broker that admits devices.
-
-    - amqtt 0.12.1 handles the session of a CONNECT's client id (drops it, or takes
-      over its connection) before it authenticates the CONNECT, so a refused impostor
-      that knows a device's id would cut the device off. Here every CONNECT is read and
-      checked first; a refused one gets CONNACK 5 and never reaches amqtt's sessions.
-    - Every authenticated connection is tracked while it runs (`_client_message_loop`
-      lasts exactly as long), so `disconnect_invalid` can always reach it.
-    """
-
-    def __init__(self, *args: Any, directory: AccountDirectory, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.directory = directory
-        self.connections: dict[int, tuple[Session, Any]] = {}
-
-    async def _initialize_client_session(
-        self, reader: ReaderAdapter, writer: WriterAdapter, remote_address: str, remote_port: int
-    ) -> tuple[Any, Session]:
-        recording = _RecordingReader(reader)
-        try:
-            connect = await ConnectPacket.from_stream(recording)
-            payload = connect.payload
-        except Exception:  # malformed: amqtt reads it again and answers as it does
-            payload = None
-        if payload is not None and payload.client_id:
-            account = self.directory.check(payload.client_id, payload.username, payload.password)
-            if account is None:
-                await ConnackPacket.build(0, NOT_AUTHORIZED).to_stream(writer)
-                await writer.close()
-                raise MQTTError(f"CONNECT refused for client id {payload.client_id!r}")
-        replay = _ReplayReader(bytes(recording.recorded), reader)
-        return await super()._initialize_client_session(replay, writer, remote_address, remote_port)
-
-    async def _client_message_loop(self, client_session: Session, handler: Any) -> None:
-        self.connections[id(handler)] = (client_session, handler)
-        try:
-            await super()._client_message_loop(client_session, handler)
-        finally:
-            self.connections.pop(id(handler), None)
-
-
 class EmbeddedBroker:
     """The broker port on an in-process amqtt broker."""
 
@@ -214,11 +136,13 @@ class EmbeddedBroker:
         port: int,
         backend: BrokerAccount,
         extra_plugins: dict[str, dict] | None = None,
+        limits: BrokerLimits | None = None,
     ):
         self.host = host
         self.port = port
         self.directory = AccountDirectory(accounts={backend.username: backend})
         self.extra_plugins = dict(extra_plugins or {})
+        self.limits = limits or BrokerLimits()
         self.broker: GuardedBroker | None = None
 
     def config(self) -> dict[str, Any]:
@@ -233,7 +157,7 @@ class EmbeddedBroker:
         }
 
     async def start(self) -> None:
-        self.broker = GuardedBroker(self.config(), directory=self.directory)
+        self.broker = GuardedBroker(self.config(), directory=self.directory, limits=self.limits)
         await self.broker.start()
         log.info("embedded MQTT broker listening on %s:%s", self.host, self.port)
 

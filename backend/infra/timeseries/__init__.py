@@ -102,6 +102,7 @@ DROPPED_FIELD = "@dropped"
 RECEIVED_FIELD = "@received"
 STATUS_MEASUREMENT = "device_status"
 DROPS_MEASUREMENT = "device_drops"
+REJECTS_MEASUREMENT = "device_rejects"  # a device's messages storage dead-lettered
 
 
 @dataclass(frozen=True)

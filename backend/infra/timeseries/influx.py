@@ -21,6 +21,7 @@ from fieldline_backend.infra.timeseries import (
     DROPS_MEASUREMENT,
     MEASUREMENT,
     RECEIVED_FIELD,
+    REJECTS_MEASUREMENT,
     SEQ_FIELD,
     STATUS_MEASUREMENT,
     DeviceStatus,
@@ -104,6 +105,19 @@ class InfluxStore:
     def write_drops(self, device_id: str, boot: int, dropped: int, ts_ms: int) -> None:
         point = Point(device_id=device_id, ts_ms=ts_ms, fields={"boot": boot, "dropped": dropped})
         self._write_lines(to_lines([point], DROPS_MEASUREMENT))
+
+    def write_rejected(self, device_id: str, ts_ms: int) -> None:
+        point = Point(device_id=device_id, ts_ms=ts_ms, fields={"rejected": 1})
+        self._write_lines(to_lines([point], REJECTS_MEASUREMENT))
+
+    def rejected(self, device_id: str, start_ms: int, stop_ms: int) -> int:
+        """How many of the device's messages storage dead-lettered in [start, stop)."""
+        rows = self._select(
+            f'SELECT count("rejected") FROM {quote_ident(REJECTS_MEASUREMENT)} '
+            f"WHERE {_devices_clause([device_id])} AND time >= {int(start_ms)}ms "
+            f"AND time < {int(stop_ms)}ms"
+        )
+        return sum(int(v[1] or 0) for series in rows for v in series.get("values", []))
 
     def drop_reports(self, device_id: str, start_ms: int, stop_ms: int) -> list[DropReport]:
         rows = self._select(

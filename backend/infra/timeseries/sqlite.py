@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS reading_values (
 CREATE TABLE IF NOT EXISTS device_drops (
     device_id TEXT NOT NULL, ts_ms INTEGER NOT NULL, boot INTEGER NOT NULL,
     dropped INTEGER NOT NULL, PRIMARY KEY (device_id, ts_ms)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS device_rejects (
+    device_id TEXT NOT NULL, ts_ms INTEGER NOT NULL, PRIMARY KEY (device_id, ts_ms)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS device_status (
     device_id TEXT PRIMARY KEY, online INTEGER NOT NULL, ts_ms INTEGER NOT NULL);
 """
@@ -106,6 +108,25 @@ class SQLiteStore:
                 (device_id, int(start_ms), int(stop_ms)),
             ).fetchall()
         return [DropReport(ts, boot, dropped) for ts, boot, dropped in rows]
+
+    def write_rejected(self, device_id: str, ts_ms: int) -> None:
+        try:
+            with self.lock, self.db:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO device_rejects VALUES (?, ?)", (device_id, int(ts_ms))
+                )
+        except sqlite3.OperationalError as error:
+            raise TimeSeriesUnavailable(f"SQLite time series {self.path}: {error}") from error
+
+    def rejected(self, device_id: str, start_ms: int, stop_ms: int) -> int:
+        """How many of the device's messages storage dead-lettered in [start, stop)."""
+        with self.lock:
+            (count,) = self.db.execute(
+                "SELECT count(*) FROM device_rejects WHERE device_id = ? "
+                "AND ts_ms >= ? AND ts_ms < ?",
+                (device_id, int(start_ms), int(stop_ms)),
+            ).fetchone()
+        return int(count)
 
     def _write_status(self, device_id: str, online: bool, ts_ms: int) -> None:
         with self.lock, self.db:
