@@ -92,6 +92,7 @@ def server_for(settings: Settings, services: Sequence[str]) -> uvicorn.Server:
             settings.http_max_connections,
             settings.http_header_timeout,
             settings.http_idle_timeout,
+            settings.http_max_header_bytes,
         ),
         h11_max_incomplete_event_size=settings.http_max_header_bytes,
     )

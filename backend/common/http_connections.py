@@ -22,8 +22,7 @@ installed, and these hooks are h11's) has no defence of its own against that:
 - an idle timeout (FIELDLINE_HTTP_IDLE_TIMEOUT) while a request body is read: that long
   without a byte (and not paused by us) closes the connection.
 
-Head size is capped by h11's max_incomplete_event_size (FIELDLINE_HTTP_MAX_HEADER_BYTES,
-set in runner.server_for): a longer head is a 400.
+- a cap on the request head (FIELDLINE_HTTP_MAX_HEADER_BYTES): a longer one is a 431.
 """
 
 from __future__ import annotations
@@ -43,26 +42,30 @@ log = logging.getLogger(__name__)
 HTTP_CONNECTIONS_DROPPED = Counter(
     "fieldline_http_connections_dropped_total",
     "HTTP connections closed by the server's limits, by reason "
-    "(over_limit, evicted, header_timeout, idle_timeout)",
+    "(over_limit, evicted, header_timeout, idle_timeout, head_too_large)",
     ["reason"],
 )
 
 
-def _refusal() -> bytes:
-    body = json.dumps(
-        {"detail": "too many open HTTP connections (FIELDLINE_HTTP_MAX_CONNECTIONS); retry"}
-    ).encode()
+def _raw_answer(status: str, detail: str, extra: str = "") -> bytes:
+    """A whole HTTP answer, written raw: no request was read, and none will be."""
+    body = json.dumps({"detail": detail}).encode()
     head = (
-        "HTTP/1.1 503 Service Unavailable\r\n"
-        "Content-Type: application/json\r\n"
-        "Retry-After: 1\r\n"
-        "Connection: close\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
+        f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n{extra}"
+        f"Connection: close\r\nContent-Length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body
 
 
-REFUSED = _refusal()  # written raw: no request was read, and none will be
+REFUSED = _raw_answer(
+    "503 Service Unavailable",
+    "too many open HTTP connections (FIELDLINE_HTTP_MAX_CONNECTIONS); retry",
+    "Retry-After: 1\r\n",
+)
+HEAD_TOO_LARGE = _raw_answer(
+    "431 Request Header Fields Too Large",
+    "request line and headers too large (FIELDLINE_HTTP_MAX_HEADER_BYTES)",
+)
 
 
 class GuardedH11Protocol(H11Protocol):
@@ -71,6 +74,7 @@ class GuardedH11Protocol(H11Protocol):
     max_connections = 1000
     header_timeout = 10.0
     idle_timeout = 30.0
+    max_head_bytes = 16 * 1024
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -82,6 +86,7 @@ class GuardedH11Protocol(H11Protocol):
         self.waiting: dict[GuardedH11Protocol, float] = state.fieldline_waiting
         self.refused = False
         self.deadline: asyncio.TimerHandle | None = None
+        self.head_bytes = 0  # of the request head being received
 
     # -- the bound --------------------------------------------------------------------
 
@@ -115,6 +120,14 @@ class GuardedH11Protocol(H11Protocol):
     # -- the deadlines ----------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
+        if self.conn.their_state is h11.IDLE and self._head_too_large(data):
+            HTTP_CONNECTIONS_DROPPED.labels(reason="head_too_large").inc()
+            log.warning("HTTP request refused: head over %d bytes", self.max_head_bytes)
+            self.transport.write(HEAD_TOO_LARGE)
+            self.waiting.pop(self, None)
+            self._cancel_deadline()
+            self.transport.close()
+            return
         super().data_received(data)
         if self.transport.is_closing():
             return
@@ -122,9 +135,11 @@ class GuardedH11Protocol(H11Protocol):
         if state is h11.IDLE:  # the head is not complete yet
             self._await_head(arm=self.deadline is None)
         elif state is h11.SEND_BODY:
+            self.head_bytes = 0
             self.waiting.pop(self, None)
             self._arm(self.idle_timeout, self._idle_expired)
         else:  # request read: the app works, the client may rightly say nothing
+            self.head_bytes = 0
             self.waiting.pop(self, None)
             self._cancel_deadline()
 
@@ -134,6 +149,13 @@ class GuardedH11Protocol(H11Protocol):
         # if nothing comes; it is first in line to make room at the bound.
         if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
             self.waiting[self] = time.monotonic()
+
+    def _head_too_large(self, data: bytes) -> bool:
+        # h11's max_incomplete_event_size only applies to a head that arrives in pieces;
+        # one that comes whole in a single read would pass at any size. Count it here.
+        end = data.find(b"\r\n\r\n")
+        self.head_bytes += len(data) if end < 0 else end + 4
+        return self.head_bytes > self.max_head_bytes
 
     def _await_head(self, arm: bool) -> None:
         if self not in self.waiting:
@@ -170,7 +192,9 @@ class GuardedH11Protocol(H11Protocol):
         self.transport.abort()  # no lingering: the descriptor is freed now
 
 
-def guarded_protocol(max_connections: int, header_timeout: float, idle_timeout: float) -> type:
+def guarded_protocol(
+    max_connections: int, header_timeout: float, idle_timeout: float, max_head_bytes: int
+) -> type:
     """A GuardedH11Protocol subclass with these limits (one per server)."""
     return type(
         "GuardedH11Protocol",
@@ -179,6 +203,7 @@ def guarded_protocol(max_connections: int, header_timeout: float, idle_timeout: 
             "max_connections": max_connections,
             "header_timeout": header_timeout,
             "idle_timeout": idle_timeout,
+            "max_head_bytes": max_head_bytes,
         },
     )
 
