@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from fieldline_backend.common.logs import RepeatFilter, setup_logging
+from fieldline_backend.common import logs
 from tests.hostile_http.process import FieldlineUp
 
 
@@ -28,7 +28,7 @@ def record(msg: str, *args, level: int = logging.ERROR) -> logging.LogRecord:
 
 def test_a_repeated_error_passes_once_per_interval_and_then_says_how_often():
     clock = Clock()
-    repeats = RepeatFilter(10.0, clock)
+    repeats = logs.RepeatFilter(10.0, clock)
     passed = []
     for i in range(1235):
         clock.now += 0.005  # 1235 errors in about 6 s
@@ -46,7 +46,7 @@ def test_a_repeated_error_passes_once_per_interval_and_then_says_how_often():
 
 def test_setup_logging_rotates_the_file_at_its_size(tmp_path):
     log_file = tmp_path / "logs" / "fieldline.log"
-    setup_logging(log_file=log_file, console=False, max_bytes=5000, backups=2)
+    logs.setup_logging(log_file=log_file, console=False, max_bytes=5000, backups=2)
     try:
         for i in range(500):
             logging.getLogger("test.rotation").info("line %d %s", i, "x" * 40)
