@@ -10,7 +10,12 @@ import uvicorn
 
 from fieldline_backend.app import build_runtime
 from fieldline_backend.common.data_dir import make_private
-from fieldline_backend.common.http_connections import guarded_protocol, raise_open_files_limit
+from fieldline_backend.common.http_connections import (
+    GuardedServer,
+    accept_batch,
+    guarded_protocol,
+    raise_open_files_limit,
+)
 from fieldline_backend.common.logs import setup_logging
 from fieldline_backend.common.settings import Settings
 
@@ -95,5 +100,6 @@ def server_for(settings: Settings, services: Sequence[str]) -> uvicorn.Server:
             settings.http_max_header_bytes,
         ),
         h11_max_incomplete_event_size=settings.http_max_header_bytes,
+        backlog=accept_batch(settings.http_max_connections),
     )
-    return uvicorn.Server(config)
+    return GuardedServer(config)

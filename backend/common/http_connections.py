@@ -30,10 +30,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import resource
+import socket
 import time
+from collections import OrderedDict
 
 import h11
+import uvicorn
 from prometheus_client import Counter
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -78,12 +82,13 @@ class GuardedH11Protocol(H11Protocol):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        # Connections waiting for a request head, oldest first (a dict keeps order);
-        # shared by all connections of this server.
+        # Connections waiting for a request head, oldest first, shared by all connections
+        # of this server. An OrderedDict: taking the oldest stays O(1) after many
+        # removals at the front (a plain dict's iteration walks the removed slots).
         state = self.server_state
         if not hasattr(state, "fieldline_waiting"):
-            state.fieldline_waiting = {}
-        self.waiting: dict[GuardedH11Protocol, float] = state.fieldline_waiting
+            state.fieldline_waiting = OrderedDict()
+        self.waiting: OrderedDict[GuardedH11Protocol, float] = state.fieldline_waiting
         self.refused = False
         self.deadline: asyncio.TimerHandle | None = None
         self.head_bytes = 0  # of the request head being received
@@ -103,12 +108,13 @@ class GuardedH11Protocol(H11Protocol):
         self._await_head(arm=True)
 
     def _evict_oldest_waiting(self) -> bool:
-        for victim in self.waiting:
-            HTTP_CONNECTIONS_DROPPED.labels(reason="evicted").inc()
-            log.warning("HTTP connection closed: the oldest waiting for its head, at the limit")
-            victim._drop()
-            return True
-        return False
+        if not self.waiting:
+            return False
+        victim, _since = self.waiting.popitem(last=False)
+        HTTP_CONNECTIONS_DROPPED.labels(reason="evicted").inc()
+        log.warning("HTTP connection closed: the oldest waiting for its head, at the limit")
+        victim._drop()
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.refused:
@@ -149,6 +155,7 @@ class GuardedH11Protocol(H11Protocol):
         # if nothing comes; it is first in line to make room at the bound.
         if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
             self.waiting[self] = time.monotonic()
+            self.waiting.move_to_end(self)
 
     def _head_too_large(self, data: bytes) -> bool:
         # h11's max_incomplete_event_size only applies to a head that arrives in pieces;
@@ -206,6 +213,34 @@ def guarded_protocol(
             "max_head_bytes": max_head_bytes,
         },
     )
+
+
+KERNEL_BACKLOG = 2048  # connections the kernel holds for us (uvicorn's default backlog)
+
+
+def accept_batch(max_connections: int) -> int:
+    """How many connections the event loop accepts per wake-up (see GuardedServer)."""
+    return max(16, min(KERNEL_BACKLOG, max_connections // 4))
+
+
+class GuardedServer(uvicorn.Server):
+    """uvicorn's server with the accept batch and the kernel's queue set apart.
+
+    asyncio accepts up to `backlog` connections each time the listening socket wakes it,
+    and uses the same number for the kernel's queue. A batch of 2048 means thousands of
+    sockets open at once (each accepted connection is only seen by its protocol, and can
+    be closed, two loop turns later), and at a bound of 1000 a fresh /healthz accepted
+    in the same batch is evicted before its request is read. So uvicorn gets a small
+    backlog (the batch, `accept_batch`), and once listening, the socket is told again to
+    keep a long kernel queue, which costs this process no descriptor.
+    """
+
+    async def startup(self, sockets=None) -> None:
+        await super().startup(sockets)
+        for server in getattr(self, "servers", []):
+            for listener in server.sockets or ():
+                with socket.socket(fileno=os.dup(listener.fileno())) as same:
+                    same.listen(KERNEL_BACKLOG)
 
 
 def raise_open_files_limit() -> tuple[int, int]:

@@ -1,12 +1,22 @@
 """A bounded slowloris on loopback: opens sockets at a fixed rate, sends half a request
 head on each and trickles a header line every `trickle` seconds; counts what the
-server closed. Runs in a thread next to the probes."""
+server closed. `attack()` runs it in a process of its own, so the probes' timings do
+not include the attacker's share of this process.
+
+    python -m tests.hostile_http.attacker PORT TOTAL PER_SECOND SECONDS
+"""
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 HALF_HEAD = b"GET /healthz HTTP/1.1\r\nHost: attacker\r\n"
 
@@ -95,3 +105,38 @@ class Slowloris:
     @property
     def open_now(self) -> int:
         return len(self.sockets)
+
+
+@contextmanager
+def attack(port: int, total: int, per_second: float, seconds: float) -> Iterator[dict]:
+    """Run a Slowloris for `seconds` in a child process; the dict gets its counts at exit."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.hostile_http.attacker"]
+        + [str(port), str(total), str(per_second), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    summary: dict = {}
+    try:
+        yield summary
+    finally:
+        out, _ = child.communicate(timeout=seconds + 30)
+        summary.update(json.loads(out.strip().splitlines()[-1]))
+
+
+def main(argv: list[str]) -> None:
+    port, total, per_second, seconds = int(argv[0]), int(argv[1]), float(argv[2]), float(argv[3])
+    with Slowloris(port, total, per_second) as loris:
+        time.sleep(seconds)
+        summary = {
+            "opened": loris.opened,
+            "closed_by_server": loris.closed_by_server,
+            "connect_errors": loris.connect_errors,
+            "open_at_end": loris.open_now,
+        }
+    print(json.dumps(summary), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
