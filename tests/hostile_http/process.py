@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class FieldlineUp:
-    def __init__(self, data_dir: Path, nofile: int | None = None, **settings: str) -> None:
+    def __init__(
+        self, data_dir: Path, nofile: tuple[int, int] | None = None, **settings: str
+    ) -> None:
         self.data_dir = data_dir
         self.http_port, self.mqtt_port = free_port(), free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDLINE_")}
@@ -29,9 +31,9 @@ class FieldlineUp:
         self.output = data_dir.parent / "fieldline-up.out"
         self._out = self.output.open("w")
 
-        def limit_fds() -> None:  # the fd ceiling the attack must not reach (soft = hard)
+        def limit_fds() -> None:  # (soft, hard) descriptor limits the process starts with
             if nofile is not None:
-                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+                resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
 
         self.process = subprocess.Popen(
             [sys.executable, "-m", "fieldline_backend.cli", "up", "--data-dir", str(data_dir)]
@@ -79,6 +81,14 @@ class FieldlineUp:
             if line.startswith(field + ":"):
                 return int(line.split()[1])
         raise AssertionError(f"no {field} in /proc/{self.pid}/status")
+
+    def open_files_limit(self) -> tuple[int, int]:
+        """(soft, hard) RLIMIT_NOFILE of the running process, from /proc/<pid>/limits."""
+        for line in Path(f"/proc/{self.pid}/limits").read_text().splitlines():
+            if line.startswith("Max open files"):
+                soft, hard = line.split()[3:5]
+                return int(soft), int(hard)
+        raise AssertionError(f"no open files limit in /proc/{self.pid}/limits")
 
     def open_fds(self) -> int:
         return len(os.listdir(f"/proc/{self.pid}/fd"))
