@@ -63,7 +63,7 @@ def prepare_process(settings: Settings, log_file: Path | None, console: bool = T
         repeat_interval=settings.log_repeat_interval,
     )
     soft, _hard = raise_open_files_limit()
-    if settings.http_max_connections > soft // 2:
+    if soft and settings.http_max_connections > soft // 2:
         log.warning(
             "FIELDLINE_HTTP_MAX_CONNECTIONS=%d is over half the open files limit (%d): "
             "HTTP clients can starve MQTT and the databases of descriptors",

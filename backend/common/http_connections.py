@@ -31,7 +31,6 @@ import asyncio
 import json
 import logging
 import os
-import resource
 import socket
 import time
 from collections import OrderedDict
@@ -245,6 +244,10 @@ class GuardedServer(uvicorn.Server):
 
 def raise_open_files_limit() -> tuple[int, int]:
     """Soft RLIMIT_NOFILE up to the hard limit (many systems start at 1024); (soft, hard)."""
+    try:
+        import resource  # POSIX only
+    except ImportError:
+        return (0, 0)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         try:
