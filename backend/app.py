@@ -22,6 +22,7 @@ from sqlalchemy.exc import DataError
 
 from fieldline_backend.common.component import Component
 from fieldline_backend.common.db import Database
+from fieldline_backend.common.http_limits import BodyLimitMiddleware, route_overrides
 from fieldline_backend.common.internal import INTERNAL_TOKEN_HEADER
 from fieldline_backend.common.metrics import PROCESS_SERVICES, watch_queue_depth
 from fieldline_backend.common.metrics import router as metrics_router
@@ -130,6 +131,13 @@ def build_runtime(settings: Settings, services: Sequence[str] = SERVICES) -> Fas
     # lone-surrogate input FastAPI's default handler fails on with a 500.
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DataError, _database_refused)
+    # Bodies over FIELDLINE_HTTP_MAX_BODY_BYTES (or a route's max_body_size=) get a 413
+    # before they are read.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default_limit=settings.http_max_body_bytes,
+        overrides=route_overrides(r for c in components for r in c.routers),
+    )
     for component in components:
         for router in component.routers:
             app.include_router(router)

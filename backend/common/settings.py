@@ -98,6 +98,18 @@ class Settings(BaseSettings):
 
     log_format: str = "text"
     log_level: str = "INFO"
+    # The log file of `fieldline up`/`demo` rotates at this size, keeping this many old
+    # files; a warning or error repeated within the interval is written once with a count.
+    log_file_max_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    log_file_backups: int = Field(5, ge=1)  # 0 would never rotate
+    log_repeat_interval: float = Field(10.0, ge=0)
+
+    # HTTP limits (docs/deploy.md, "HTTP limits"; backend/common/http_limits.py).
+    http_max_body_bytes: int = Field(1024 * 1024, gt=0)  # 413 above; routes may allow more
+    http_max_connections: int = Field(1000, gt=0)  # open HTTP connections; 503 above
+    http_header_timeout: float = Field(10.0, gt=0)  # a request's head must arrive within
+    http_idle_timeout: float = Field(30.0, gt=0)  # silence while a request body is read
+    http_max_header_bytes: int = Field(16 * 1024, gt=0)  # request line + headers; 400 above
 
     # Monitor and alerts (docs/alerts.md). Unset secrets are generated in the data dir.
     mail_reply_to: str | None = None

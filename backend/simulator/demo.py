@@ -23,9 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from fieldline_backend.common.logs import setup_logging
 from fieldline_backend.common.settings import SERVICES, Settings, load_settings
-from fieldline_backend.runner import log_path, server_for
+from fieldline_backend.runner import log_path, prepare_process, server_for
 from fieldline_backend.simulator import demo_setup
 from fieldline_backend.simulator.api import ProvisionError, SimulatorApi
 from fieldline_backend.simulator.demo_guide import console_url, guide
@@ -115,7 +114,7 @@ def run_demo(options: DemoOptions, out=None) -> int:
     check_port_free(settings.http_host, settings.http_port, "HTTP API", "--http-port")
     check_port_free("0.0.0.0", settings.mqtt_port, "MQTT broker", "--mqtt-port")
     log_file = log_path(settings)
-    setup_logging(settings.log_format, settings.log_level, log_file=log_file, console=False)
+    prepare_process(settings, log_file, console=False)
     print(
         f"Starting Fieldline (data dir {settings.data_dir}, log {log_file}) ...",
         file=out,
