@@ -24,9 +24,11 @@ from fieldline_backend.infra.timeseries import (
     DROPPED_FIELD,
     RECEIVED_FIELD,
     SEQ_FIELD,
+    DropReport,
     Point,
+    TimeSeriesStore,
 )
-from fieldline_backend.infra.timeseries.lineprotocol import RESERVED_TAG_KEYS, representable_tag
+from fieldline_backend.infra.timeseries.tags import RESERVED_TAG_KEYS, representable_tag
 from fieldline_backend.storage.devices import DeviceDirectory, DeviceInfo
 from fieldline_backend.storage.readings import (
     InvalidPayload,
@@ -47,22 +49,12 @@ class StatusChange:
 
 
 @dataclass
-class DropReport:
-    """The SDK's count of readings it dropped from its buffer since `boot` began."""
-
-    device_id: str
-    boot: int
-    dropped: int
-    ts_ms: int
-
-
-@dataclass
 class Batch:
     """What one batch of messages turned into."""
 
     points_by_message: list[tuple[QueueMessage, list[Point]]] = field(default_factory=list)
     statuses: list[StatusChange] = field(default_factory=list)
-    drop_reports: list[DropReport] = field(default_factory=list)
+    drop_reports: list[tuple[str, DropReport]] = field(default_factory=list)  # (device, report)
     dead: list[tuple[QueueMessage, str]] = field(default_factory=list)
     # (device id, arrival ms) of each dead letter from a known device: its status shows
     # them, so a device sending to a mistyped topic is seen by its owner.
@@ -124,7 +116,9 @@ def reading_points(info: DeviceInfo, readings: Sequence[Reading], arrival: int) 
 
 
 class StorageService:
-    def __init__(self, directory: DeviceDirectory, store, redelivery_window_ms: int):
+    def __init__(
+        self, directory: DeviceDirectory, store: TimeSeriesStore, redelivery_window_ms: int
+    ):
         self.directory = directory
         self.store = store
         self.window_ms = redelivery_window_ms
@@ -158,7 +152,8 @@ class StorageService:
                 except InvalidPayload as error:
                     batch.reject(message, f"invalid payload: {error}", info, arrival)
                     continue
-                batch.drop_reports.append(DropReport(info.device_id, *report, arrival))
+                boot, dropped = report
+                batch.drop_reports.append((info.device_id, DropReport(arrival, boot, dropped)))
                 continue
             if kind == "status":
                 state = message.body.strip().lower()

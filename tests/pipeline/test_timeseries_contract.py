@@ -21,8 +21,8 @@ from fieldline_backend.infra.timeseries import (
     QueryError,
 )
 from fieldline_backend.infra.timeseries.influx import InfluxStore
-from fieldline_backend.infra.timeseries.lineprotocol import representable_tag
 from fieldline_backend.infra.timeseries.sqlite import SQLiteStore
+from fieldline_backend.infra.timeseries.tags import representable_tag
 from tests.pipeline.support import influx_select, influx_statement
 
 BASE = 1_764_000_000_000
