@@ -119,6 +119,29 @@ def test_marks_and_statuses(store):
     assert list(status) == ["a"] and (status["a"].online, status["a"].ts_ms) == (False, BASE + 5)
 
 
+def test_status_and_marks_keep_to_their_bounds_and_order(store):
+    """An older status arriving late does not replace a newer one; marks and drop
+    reports are read in [start, stop) of the asked device only."""
+    store.write_status("a", False, BASE + 5)
+    store.write_status("a", True, BASE + 1)  # late: older than what is stored
+    store.write_status("b", True, BASE + 2)
+    got = {d: (s.online, s.ts_ms) for d, s in store.statuses(["a", "b", "c"]).items()}
+    assert got == {"a": (False, BASE + 5), "b": (True, BASE + 2)}
+    assert store.statuses([]) == {}
+    store.write([point(d, BASE + i, t=1.0, **{SEQ_FIELD: i}) for d in "ab" for i in range(4)])
+    assert [(m.ts_ms, m.seq) for m in store.marks("a", BASE + 1, BASE + 3)] == [
+        (BASE + 1, 1),
+        (BASE + 2, 2),
+    ]
+    store.write_drops("a", 1, 2, BASE)
+    store.write_drops("a", 1, 3, BASE + 3)
+    assert [(r.ts_ms, r.dropped) for r in store.drop_reports("a", BASE + 1, BASE + 3)] == []
+    assert [(r.ts_ms, r.dropped) for r in store.drop_reports("a", BASE, BASE + 4)] == [
+        (BASE, 2),
+        (BASE + 3, 3),
+    ]
+
+
 def test_rejected_messages_are_counted_per_device_within_bounds(store):
     """Dead letters of a known device, for its status (issue 13: mistyped topics)."""
     for ts in (BASE + 1, BASE + 2, BASE + 9):

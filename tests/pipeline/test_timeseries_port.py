@@ -112,3 +112,18 @@ def test_no_adapter_module_is_imported_outside_the_timeseries_package():
                 if parts[-2:-1] == ["timeseries"] and parts[-1] in ADAPTER_MODULES:
                     outside.append(f"{path.relative_to(BACKEND)}:{node.lineno} {node.module}")
     assert outside == []
+
+
+def test_the_contract_suite_runs_every_declared_method():
+    """tests/pipeline/test_timeseries_contract.py calls each one on both adapters (its
+    `store` fixture is parametrized over InfluxDB and SQLite)."""
+    suite = Path(__file__).with_name("test_timeseries_contract.py").read_text()
+    called = {
+        node.func.attr
+        for node in ast.walk(ast.parse(suite))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id in ("store", "adapter")
+    }
+    assert sorted(declared(timeseries.TimeSeriesStore) - called) == []
