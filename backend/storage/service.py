@@ -13,11 +13,11 @@ pairs it already holds within the redelivery window, and those are skipped.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from fieldline_backend.common.topics import DROP_REPORT, STATUS, parse_topic
 from fieldline_backend.infra.queue import QueueMessage
 from fieldline_backend.infra.timeseries import (
     BOOT_FIELD,
@@ -36,9 +36,6 @@ from fieldline_backend.storage.readings import (
     parse_drop_report,
     parse_payload,
 )
-
-TOPIC = re.compile(r"^devices/([^/]+)/(telemetry|status|status/buffer)$")
-DEVICE_TOPIC = re.compile(r"^devices/([^/]+)/")  # any topic of a device, typos too
 
 
 @dataclass
@@ -129,24 +126,25 @@ class StorageService:
         unstamped: list[tuple[int, int]] = []  # (message index, point index)
         for message in messages:
             topic = str(message.headers.get("topic", ""))
-            match = TOPIC.match(topic)
-            if not match:
+            parsed = parse_topic(topic)
+            # The ingestor parsed the topic and put its device in the client_id header
+            # (design.md); storage takes the device from there and only the kind here.
+            client_id = str(message.headers.get("client_id", ""))
+            info = self.directory.lookup(client_id) if parsed and client_id else None
+            if parsed is None or not parsed.stored:
                 # "unknown topic" is the metric label; the topic itself follows it.
                 reason = f"unknown topic: {topic[:200]!r}"
-                device = DEVICE_TOPIC.match(topic)
-                info = self.directory.lookup(device.group(1)) if device else None
                 if info is None:
                     batch.dead.append((message, reason))
                 else:
                     batch.reject(message, reason, info, received_at(message))
                 continue
-            client_id, kind = match.groups()
-            info = self.directory.lookup(client_id)
+            kind = parsed.kind
             if info is None:
                 batch.dead.append((message, f"unknown device: no MQTT account {client_id!r}"))
                 continue
             arrival = received_at(message)
-            if kind == "status/buffer":
+            if kind == DROP_REPORT:
                 try:
                     report = parse_drop_report(message.body)
                 except InvalidPayload as error:
@@ -155,7 +153,7 @@ class StorageService:
                 boot, dropped = report
                 batch.drop_reports.append((info.device_id, DropReport(arrival, boot, dropped)))
                 continue
-            if kind == "status":
+            if kind == STATUS:
                 state = message.body.strip().lower()
                 if state not in (b"online", b"offline"):
                     reason = "status payload must be 'online' or 'offline'"
