@@ -19,15 +19,7 @@ from dataclasses import dataclass, field, replace
 
 from fieldline_backend.common.topics import DROP_REPORT, STATUS, parse_topic
 from fieldline_backend.infra.queue import QueueMessage
-from fieldline_backend.infra.timeseries import (
-    BOOT_FIELD,
-    DROPPED_FIELD,
-    RECEIVED_FIELD,
-    SEQ_FIELD,
-    DropReport,
-    Point,
-    TimeSeriesStore,
-)
+from fieldline_backend.infra.timeseries import DropReport, Marks, Point, TimeSeriesStore
 from fieldline_backend.infra.timeseries.tags import RESERVED_TAG_KEYS, representable_tag
 from fieldline_backend.storage.devices import DeviceDirectory, DeviceInfo
 from fieldline_backend.storage.readings import (
@@ -100,15 +92,8 @@ def reading_points(info: DeviceInfo, readings: Sequence[Reading], arrival: int) 
     for index, reading in enumerate(readings):
         # Readings of one batch without ts keep their order and stay apart.
         ts = reading.ts_ms if reading.ts_ms is not None else arrival - (len(readings) - 1 - index)
-        fields: dict = dict(reading.values)
-        fields[RECEIVED_FIELD] = arrival
-        if reading.seq is not None:
-            fields[SEQ_FIELD] = reading.seq
-        if reading.boot is not None:
-            fields[BOOT_FIELD] = reading.boot
-        if reading.dropped is not None:
-            fields[DROPPED_FIELD] = reading.dropped
-        points.append(Point(device_id=info.device_id, ts_ms=ts, fields=fields, tags=tags))
+        marks = Marks(received=arrival, seq=reading.seq, boot=reading.boot, dropped=reading.dropped)
+        points.append(Point(info.device_id, ts, reading.values, tags, marks))
     return points
 
 
@@ -181,7 +166,7 @@ class StorageService:
         arrivals: dict[str, list[int]] = {}
         for mi, pi in unstamped:
             point = batch.points_by_message[mi][1][pi]
-            arrivals.setdefault(point.device_id, []).append(point.fields[RECEIVED_FIELD])
+            arrivals.setdefault(point.device_id, []).append(point.marks.received)
         known: dict[str, set[tuple[int | None, int]]] = {}
         # Which reading holds each millisecond: arrival stamps are unique per ingestor
         # process only, so two replicas can stamp two readings of one device alike, and
@@ -196,7 +181,7 @@ class StorageService:
         drop: set[tuple[int, int]] = set()
         for mi, pi in unstamped:
             point = batch.points_by_message[mi][1][pi]
-            key = (point.fields.get(BOOT_FIELD), point.fields[SEQ_FIELD])
+            key = (point.marks.boot, point.marks.seq)
             if key in known[point.device_id]:
                 drop.add((mi, pi))
                 continue

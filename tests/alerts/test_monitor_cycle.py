@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from fieldline_backend.alerts.rules import validate_rule
-from fieldline_backend.infra.timeseries import RECEIVED_FIELD, Point
+from fieldline_backend.infra.timeseries import Marks, Point
 from fieldline_backend.infra.timeseries.sqlite import SQLiteStore
 from fieldline_backend.monitor.devices import WatchedDevice
 from fieldline_backend.monitor.runner import Monitor
@@ -26,7 +26,7 @@ def store(tmp_path):
 
 def put(store: SQLiteStore, device: str, ts: int, **values) -> None:
     """One reading as storage writes it: arrived at its own ts."""
-    store.write([Point(device, ts, {**values, RECEIVED_FIELD: ts}, {"owner": "1"})])
+    store.write([Point(device, ts, values, {"owner": "1"}, Marks(received=ts))])
 
 
 class Clock:

@@ -1,6 +1,7 @@
 """One path per reading (issue 18 item 5): the topic is parsed by one parser shared by
-both ingestor paths and storage, and storage takes the device from the client_id header
-the ingestor set (design.md's AMQP message contract), not from the topic again."""
+both ingestor paths and storage, storage takes the device from the client_id header the
+ingestor set (design.md's AMQP message contract), not from the topic again, and a point
+carries the reading's values and its bookkeeping marks apart."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import fieldline_backend
 from fieldline_backend.common.topics import DeviceTopic, parse_topic
 from fieldline_backend.infra.queue import QueueMessage
+from fieldline_backend.infra.timeseries import Marks
 from fieldline_backend.infra.timeseries.sqlite import SQLiteStore
 from fieldline_backend.ingestor.stamps import ArrivalClock, message_headers
 from fieldline_backend.storage.devices import DeviceInfo
@@ -78,6 +80,9 @@ def test_storage_takes_the_device_from_the_client_id_header(tmp_path):
         batch = service.prepare([QueueMessage(body, headers, tag=1)])
         assert batch.dead == []
         assert [(p.device_id, p.ts_ms) for p in batch.points] == [("dev-h", 1_800_000_000_000)]
+        # The point carries the reading's values and its marks apart.
+        [point] = batch.points
+        assert (point.fields, point.marks) == ({"t": 1.5}, Marks(received=5))
         # ...and an unknown topic of a known device is shown in that device's status.
         odd = {"client_id": "dev-h", "topic": "devices/dev-h/Telemetry", "received_at": 7}
         batch = service.prepare([QueueMessage(body, odd, tag=2)])

@@ -22,12 +22,43 @@ Value = float | int | bool
 MEASUREMENT = "telemetry"
 
 
+# Where each adapter stores a reading's marks: fields of the same row under these names.
+# They cannot collide with a value name: the contract limits those to
+# [A-Za-z_][A-Za-z0-9_]{0,63}. Readers ask for RECEIVED_FIELD by name (deadman preview).
+SEQ_FIELD = "@seq"
+BOOT_FIELD = "@boot"
+DROPPED_FIELD = "@dropped"
+RECEIVED_FIELD = "@received"
+
+
+@dataclass(frozen=True)
+class Marks:
+    """The pipeline's bookkeeping of one reading, carried beside its values: when it
+    arrived (the ingestor's stamp) and the device's boot, seq and dropped counters."""
+
+    received: int | None = None
+    seq: int | None = None
+    boot: int | None = None
+    dropped: int | None = None
+
+    def stored(self) -> dict[str, int]:
+        """The marks under their stored names (the adapters' one way of writing them)."""
+        named = {
+            RECEIVED_FIELD: self.received,
+            SEQ_FIELD: self.seq,
+            BOOT_FIELD: self.boot,
+            DROPPED_FIELD: self.dropped,
+        }
+        return {name: value for name, value in named.items() if value is not None}
+
+
 @dataclass(frozen=True)
 class Point:
     device_id: str
     ts_ms: int
-    fields: dict[str, Value]
+    fields: dict[str, Value]  # the reading's values, as the payload contract checked them
     tags: dict[str, str] = field(default_factory=dict)  # owner + metadata tags
+    marks: Marks = field(default_factory=Marks)  # bookkeeping, never among the values
 
 
 class TimeSeriesUnavailable(Exception):
@@ -43,12 +74,6 @@ class QueryError(ValueError):
     """A query the store cannot answer as asked (e.g. mean of a boolean field)."""
 
 
-# Fields the pipeline keeps beside a reading's values. Their names cannot collide with a
-# value name: the contract limits those to [A-Za-z_][A-Za-z0-9_]{0,63}.
-SEQ_FIELD = "@seq"
-BOOT_FIELD = "@boot"
-DROPPED_FIELD = "@dropped"
-RECEIVED_FIELD = "@received"
 STATUS_MEASUREMENT = "device_status"
 DROPS_MEASUREMENT = "device_drops"
 REJECTS_MEASUREMENT = "device_rejects"  # a device's messages storage dead-lettered
