@@ -342,11 +342,11 @@ class InfluxStore:
 
 
 def _as_floats(point: Point) -> Point:
-    """The point as written: values as floats (see the module docstring: the payload
-    contract already gives floats; other writers may not), marks as integers beside
-    them under their stored names."""
+    """The point as written: values as floats (see the module docstring), marks as
+    integers beside them under their stored names. The payload contract already made
+    the pipeline's numbers floats, so only another writer's int is converted here."""
     fields = {
-        name: value if isinstance(value, bool) else float(value)
+        name: value if isinstance(value, float | bool) else float(value)
         for name, value in point.fields.items()
     }
     return Point(point.device_id, point.ts_ms, {**fields, **point.marks.stored()}, point.tags)
