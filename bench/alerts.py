@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from fieldline_backend.alerts.rules import validate_rule  # noqa: E402
-from fieldline_backend.infra.timeseries import RECEIVED_FIELD, Point  # noqa: E402
+from fieldline_backend.infra.timeseries import Marks, Point  # noqa: E402
 from fieldline_backend.infra.timeseries.influx import InfluxStore  # noqa: E402
 from fieldline_backend.monitor.devices import WatchedDevice  # noqa: E402
 from fieldline_backend.monitor.runner import Monitor  # noqa: E402
@@ -60,7 +60,7 @@ def fill(store: InfluxStore, devices: list[str], now_ms: int, minutes: int = 5) 
     for ts in range(now_ms - minutes * 60_000, now_ms, 10_000):
         for index, device in enumerate(devices):
             value = 20.0 + (index % 17)
-            points.append(Point(device, ts, {"temperature": value, RECEIVED_FIELD: ts}))
+            points.append(Point(device, ts, {"temperature": value}, {}, Marks(received=ts)))
     for start in range(0, len(points), 10_000):
         store.write(points[start : start + 10_000])
         say(f"  wrote {min(start + 10_000, len(points))}/{len(points)} points")
@@ -142,7 +142,10 @@ def bench_cycle(influx_url: str, cycles: int) -> dict:
                 for _ in range(cycles):
                     ts = int(time.time() * 1000)
                     store.write(
-                        [Point(d, ts, {"temperature": 25.0, RECEIVED_FIELD: ts}) for d in devices]
+                        [
+                            Point(d, ts, {"temperature": 25.0}, {}, Marks(received=ts))
+                            for d in devices
+                        ]
                     )
                     steady.append(await monitor.cycle())
                 return first, steady
@@ -249,7 +252,7 @@ def bench_latency(samples: int, interval: float, env: dict) -> dict:
                     ts = int(time.time() * 1000)
                     store.write(
                         [
-                            Point(ids[n], ts, {"temperature": 20.0, RECEIVED_FIELD: ts})
+                            Point(ids[n], ts, {"temperature": 20.0}, {}, Marks(received=ts))
                             for n in names
                             if n not in written
                         ]
@@ -269,7 +272,7 @@ def bench_latency(samples: int, interval: float, env: dict) -> dict:
                 time.sleep(max(0.0, began + at - time.monotonic()))
                 ts = int(time.time() * 1000)
                 written[name] = time.time()
-                store.write([Point(ids[name], ts, {"temperature": 35.0, RECEIVED_FIELD: ts})])
+                store.write([Point(ids[name], ts, {"temperature": 35.0}, {}, Marks(received=ts))])
             deadline = time.monotonic() + 3 * interval + 30
             shown = -1
             while len(arrivals) < samples and time.monotonic() < deadline:

@@ -39,13 +39,7 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 
 from fieldline_backend.common.settings import Settings  # noqa: E402
 from fieldline_backend.gateway.users import create_user_in  # noqa: E402
-from fieldline_backend.infra.timeseries import (  # noqa: E402
-    BOOT_FIELD,
-    RECEIVED_FIELD,
-    SEQ_FIELD,
-    Point,
-    open_timeseries,
-)
+from fieldline_backend.infra.timeseries import Marks, Point, open_timeseries  # noqa: E402
 from tests.support.servers import free_port, service_env  # noqa: E402
 from tests.support.stack import running_stack  # noqa: E402
 
@@ -62,8 +56,7 @@ def fill_week(store, device_id: str, now_ms: int) -> None:
     for seq, back in enumerate(range(WEEK_MINUTES, 0, -1)):
         ts = now_ms - back * MINUTE
         values = {"temperature": 20 + (seq % 600) / 60, "door": seq % 90 < 10}
-        bookkeeping = {RECEIVED_FIELD: ts, SEQ_FIELD: seq, BOOT_FIELD: 1}
-        points.append(Point(device_id, ts, {**values, **bookkeeping}))
+        points.append(Point(device_id, ts, values, {}, Marks(received=ts, seq=seq, boot=1)))
     for i in range(0, len(points), 2000):
         store.write(points[i : i + 2000])
         say(f"  wrote {min(i + 2000, len(points))}/{len(points)} readings")

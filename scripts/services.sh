@@ -133,7 +133,8 @@ EOF
 
 up_smtp() {
     local dir="$STATE/smtp"
-    mkdir -p "$dir/maildir"
+    # The whole maildir: aiosmtpd's Mailbox only creates it when the folder is missing.
+    mkdir -p "$dir/maildir/tmp" "$dir/maildir/new" "$dir/maildir/cur"
     if ! port_open "$SMTP_PORT"; then
         if ! "$PYTHON" -c 'import aiosmtpd' 2>/dev/null; then
             say "aiosmtpd is missing from $PYTHON; run scripts/test.sh (it installs '.[test]')"

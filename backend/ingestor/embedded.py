@@ -22,8 +22,9 @@ from amqtt.mqtt.publish import PublishPacket
 from amqtt.plugins.base import BasePlugin
 
 from fieldline_backend.common import metrics
+from fieldline_backend.common.topics import STATUS
 from fieldline_backend.infra.queue.local import LocalQueue
-from fieldline_backend.ingestor.stamps import ArrivalClock, is_unknown, message_headers
+from fieldline_backend.ingestor.stamps import ArrivalClock, forwarded, headers_for
 
 log = logging.getLogger(__name__)
 
@@ -47,17 +48,16 @@ class TelemetryCapturePlugin(BasePlugin):
         if not isinstance(packet, PublishPacket) or session is None:
             return
         topic = packet.topic_name or ""
+        parsed = forwarded(topic)
         # status is followed by a subscriber (component.py); everything else a device
         # publishes is taken here, unknown topics too (storage dead-letters them).
-        if topic.endswith("/status"):
-            return
-        headers = message_headers(topic, self.clock)
         # The topic names the device; only that device may publish there (the broker's
         # ACL drops the message for the other subscribers, we must not take it either).
-        if headers is None or headers["client_id"] != session.client_id:
+        if parsed is None or parsed.kind == STATUS or parsed.client_id != session.client_id:
             return
         if session.username != session.client_id:
             return
+        headers = headers_for(parsed, topic, self.clock)
         try:
             self.queue.put_many([(bytes(packet.data or b""), headers)])
         except Exception:
@@ -69,7 +69,7 @@ class TelemetryCapturePlugin(BasePlugin):
             self._refuse_puback(session.client_id)
             return
         self.captured += 1
-        if is_unknown(topic):
+        if not parsed.stored:
             metrics.INGESTOR_UNKNOWN_TOPIC.inc()
 
     def _refuse_puback(self, client_id: str) -> None:

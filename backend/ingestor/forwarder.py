@@ -16,7 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from fieldline_backend.common import metrics
 from fieldline_backend.infra.queue import TelemetryPublisher
-from fieldline_backend.ingestor.stamps import ArrivalClock, is_unknown, message_headers
+from fieldline_backend.ingestor.stamps import ArrivalClock, forwarded, headers_for
 
 log = logging.getLogger(__name__)
 
@@ -95,13 +95,14 @@ class Forwarder:
 
     def _on_message(self, client, _userdata, message: mqtt.MQTTMessage) -> None:
         metrics.INGESTOR_RECEIVED.inc()
-        headers = message_headers(message.topic, self.clock)
-        if headers is None:
+        parsed = forwarded(message.topic)
+        if parsed is None:
             self.ignored += 1
             metrics.INGESTOR_IGNORED.inc()
             client.ack(message.mid, message.qos)
             return
-        if is_unknown(message.topic):
+        headers = headers_for(parsed, message.topic, self.clock)
+        if not parsed.stored:
             metrics.INGESTOR_UNKNOWN_TOPIC.inc()
         mid, qos = message.mid, message.qos
 

@@ -8,13 +8,10 @@ so two readings without `ts` never share a series key and overwrite each other.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 
-DEVICE_TOPIC = re.compile(r"^devices/([^/+#]+)/(.+)$")
-KNOWN_KINDS = ("telemetry", "status", "status/buffer")  # what storage takes
-COMMANDS = "commands"  # cloud -> device: the backend's own publishes, not forwarded
+from fieldline_backend.common.topics import COMMANDS, DeviceTopic, parse_topic
 
 
 class ArrivalClock:
@@ -34,25 +31,28 @@ class ArrivalClock:
         return stamp
 
 
-def topic_kind(topic: str) -> tuple[str, str] | None:
-    """(client id, what follows it) for a topic under devices/<id>/, else None."""
-    match = DEVICE_TOPIC.match(topic)
-    return (match.group(1), match.group(2)) if match else None
-
-
 def is_unknown(topic: str) -> bool:
     """A device's topic storage does not take (a typo such as devices/<id>/Telemetry):
     forwarded all the same, so that storage dead-letters it as "unknown topic" and the
     device's owner sees it, instead of the broker acking it into nowhere."""
-    parts = topic_kind(topic)
-    return parts is not None and parts[1] not in KNOWN_KINDS
+    parsed = parse_topic(topic)
+    return parsed is not None and not parsed.stored
+
+
+def forwarded(topic: str) -> DeviceTopic | None:
+    """The parsed topic of a message the ingestor forwards, or None when it is not
+    forwarded (not under devices/<id>/, or a command)."""
+    parsed = parse_topic(topic)
+    return None if parsed is None or parsed.kind == COMMANDS else parsed
+
+
+def headers_for(parsed: DeviceTopic, topic: str, clock: ArrivalClock) -> dict:
+    """The queue message's headers (design.md: client_id, topic, received_at)."""
+    client_id = parsed.client_id
+    return {"client_id": client_id, "topic": topic, "received_at": clock.stamp(client_id)}
 
 
 def message_headers(topic: str, clock: ArrivalClock) -> dict | None:
-    """Headers for a message on `topic`, or None when it is not forwarded (not under
-    devices/<id>/, or a command)."""
-    parts = topic_kind(topic)
-    if parts is None or parts[1] == COMMANDS:
-        return None
-    client_id = parts[0]
-    return {"client_id": client_id, "topic": topic, "received_at": clock.stamp(client_id)}
+    """Headers for a message on `topic`, or None when it is not forwarded."""
+    parsed = forwarded(topic)
+    return None if parsed is None else headers_for(parsed, topic, clock)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from fieldline_backend.common.component import Component
+from fieldline_backend.infra.timeseries import TimeSeriesStore
 from fieldline_backend.monitor.api import EXTRAS_KEY, router
 from fieldline_backend.monitor.devices import WatchedDevice, select_devices
 from fieldline_backend.monitor.runner import Monitor
@@ -29,7 +30,7 @@ class MonitorComponent(Component):
     _clients: list = field(default_factory=list)
 
     @cached_property
-    def store(self):
+    def store(self) -> TimeSeriesStore:
         from fieldline_backend.infra.timeseries import open_timeseries
 
         store = open_timeseries(self.ctx.settings)

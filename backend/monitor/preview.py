@@ -4,7 +4,7 @@ evaluation and decisions as the live path, replayed over the readings."""
 from __future__ import annotations
 
 from fieldline_backend.alerts.decisions import simulate
-from fieldline_backend.infra.timeseries import RECEIVED_FIELD
+from fieldline_backend.infra.timeseries import RECEIVED_FIELD, TimeSeriesReader
 from fieldline_backend.monitor.devices import WatchedDevice
 from fieldline_backend.monitor.evaluation import replay
 
@@ -25,7 +25,9 @@ def deadman_changes(rule: dict, stamps: list[int], start_ms: int, stop_ms: int):
     return changes
 
 
-def preview(store, rule: dict, devices: list[WatchedDevice], start_ms: int, stop_ms: int):
+def preview(
+    store: TimeSeriesReader, rule: dict, devices: list[WatchedDevice], start_ms: int, stop_ms: int
+):
     ids = [d.id for d in devices]
     events: list[dict] = []
     per_device: dict[str, int] = {}

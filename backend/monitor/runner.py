@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from fieldline_backend.common import metrics
+from fieldline_backend.infra.timeseries import TimeSeriesReader
 from fieldline_backend.monitor.devices import OwnedDevices, WatchedDevice
 from fieldline_backend.monitor.evaluation import SeriesState, deadman_level, digest_backlog
 from fieldline_backend.monitor.notify import deadman_payload, late_payload, threshold_payload
@@ -54,7 +55,7 @@ class CycleReport:
 class Monitor:
     def __init__(
         self,
-        store,
+        store: TimeSeriesReader,
         fetch_rules: Callable[[], Awaitable[list[dict]]],
         fetch_devices: Callable[[str], Awaitable[list[WatchedDevice]]],
         post: Callable[[list[dict]], Awaitable[None]],

@@ -8,7 +8,11 @@ from dataclasses import dataclass, field
 
 from fieldline_backend.common.component import Component
 from fieldline_backend.infra.queue import open_consumer
-from fieldline_backend.infra.timeseries import TimeSeriesUnavailable, open_timeseries
+from fieldline_backend.infra.timeseries import (
+    TimeSeriesStore,
+    TimeSeriesUnavailable,
+    open_timeseries,
+)
 from fieldline_backend.storage.api import router
 from fieldline_backend.storage.devices import DeviceDirectory
 from fieldline_backend.storage.service import StorageService
@@ -21,7 +25,7 @@ log = logging.getLogger(__name__)
 class Storage:
     """What the API and the worker share in this process (ctx.extras["storage"])."""
 
-    store: object
+    store: TimeSeriesStore
     directory: DeviceDirectory
     service: StorageService
     stats: WorkerStats = field(default_factory=WorkerStats)

@@ -13,20 +13,14 @@ pairs it already holds within the redelivery window, and those are skipped.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from fieldline_backend.common.topics import DROP_REPORT, STATUS, parse_topic
 from fieldline_backend.infra.queue import QueueMessage
-from fieldline_backend.infra.timeseries import (
-    BOOT_FIELD,
-    DROPPED_FIELD,
-    RECEIVED_FIELD,
-    SEQ_FIELD,
-    Point,
-)
-from fieldline_backend.infra.timeseries.lineprotocol import RESERVED_TAG_KEYS, representable_tag
+from fieldline_backend.infra.timeseries import DropReport, Marks, Point, TimeSeriesStore
+from fieldline_backend.infra.timeseries.tags import RESERVED_TAG_KEYS, representable_tag
 from fieldline_backend.storage.devices import DeviceDirectory, DeviceInfo
 from fieldline_backend.storage.readings import (
     InvalidPayload,
@@ -34,9 +28,6 @@ from fieldline_backend.storage.readings import (
     parse_drop_report,
     parse_payload,
 )
-
-TOPIC = re.compile(r"^devices/([^/]+)/(telemetry|status|status/buffer)$")
-DEVICE_TOPIC = re.compile(r"^devices/([^/]+)/")  # any topic of a device, typos too
 
 
 @dataclass
@@ -47,22 +38,12 @@ class StatusChange:
 
 
 @dataclass
-class DropReport:
-    """The SDK's count of readings it dropped from its buffer since `boot` began."""
-
-    device_id: str
-    boot: int
-    dropped: int
-    ts_ms: int
-
-
-@dataclass
 class Batch:
     """What one batch of messages turned into."""
 
     points_by_message: list[tuple[QueueMessage, list[Point]]] = field(default_factory=list)
     statuses: list[StatusChange] = field(default_factory=list)
-    drop_reports: list[DropReport] = field(default_factory=list)
+    drop_reports: list[tuple[str, DropReport]] = field(default_factory=list)  # (device, report)
     dead: list[tuple[QueueMessage, str]] = field(default_factory=list)
     # (device id, arrival ms) of each dead letter from a known device: its status shows
     # them, so a device sending to a mistyped topic is seen by its owner.
@@ -111,20 +92,15 @@ def reading_points(info: DeviceInfo, readings: Sequence[Reading], arrival: int) 
     for index, reading in enumerate(readings):
         # Readings of one batch without ts keep their order and stay apart.
         ts = reading.ts_ms if reading.ts_ms is not None else arrival - (len(readings) - 1 - index)
-        fields: dict = dict(reading.values)
-        fields[RECEIVED_FIELD] = arrival
-        if reading.seq is not None:
-            fields[SEQ_FIELD] = reading.seq
-        if reading.boot is not None:
-            fields[BOOT_FIELD] = reading.boot
-        if reading.dropped is not None:
-            fields[DROPPED_FIELD] = reading.dropped
-        points.append(Point(device_id=info.device_id, ts_ms=ts, fields=fields, tags=tags))
+        marks = Marks(received=arrival, seq=reading.seq, boot=reading.boot, dropped=reading.dropped)
+        points.append(Point(info.device_id, ts, reading.values, tags, marks))
     return points
 
 
 class StorageService:
-    def __init__(self, directory: DeviceDirectory, store, redelivery_window_ms: int):
+    def __init__(
+        self, directory: DeviceDirectory, store: TimeSeriesStore, redelivery_window_ms: int
+    ):
         self.directory = directory
         self.store = store
         self.window_ms = redelivery_window_ms
@@ -135,32 +111,34 @@ class StorageService:
         unstamped: list[tuple[int, int]] = []  # (message index, point index)
         for message in messages:
             topic = str(message.headers.get("topic", ""))
-            match = TOPIC.match(topic)
-            if not match:
+            parsed = parse_topic(topic)
+            # The ingestor parsed the topic and put its device in the client_id header
+            # (design.md); storage takes the device from there and only the kind here.
+            client_id = str(message.headers.get("client_id", ""))
+            info = self.directory.lookup(client_id) if parsed and client_id else None
+            if parsed is None or not parsed.stored:
                 # "unknown topic" is the metric label; the topic itself follows it.
                 reason = f"unknown topic: {topic[:200]!r}"
-                device = DEVICE_TOPIC.match(topic)
-                info = self.directory.lookup(device.group(1)) if device else None
                 if info is None:
                     batch.dead.append((message, reason))
                 else:
                     batch.reject(message, reason, info, received_at(message))
                 continue
-            client_id, kind = match.groups()
-            info = self.directory.lookup(client_id)
+            kind = parsed.kind
             if info is None:
                 batch.dead.append((message, f"unknown device: no MQTT account {client_id!r}"))
                 continue
             arrival = received_at(message)
-            if kind == "status/buffer":
+            if kind == DROP_REPORT:
                 try:
                     report = parse_drop_report(message.body)
                 except InvalidPayload as error:
                     batch.reject(message, f"invalid payload: {error}", info, arrival)
                     continue
-                batch.drop_reports.append(DropReport(info.device_id, *report, arrival))
+                boot, dropped = report
+                batch.drop_reports.append((info.device_id, DropReport(arrival, boot, dropped)))
                 continue
-            if kind == "status":
+            if kind == STATUS:
                 state = message.body.strip().lower()
                 if state not in (b"online", b"offline"):
                     reason = "status payload must be 'online' or 'offline'"
@@ -188,7 +166,7 @@ class StorageService:
         arrivals: dict[str, list[int]] = {}
         for mi, pi in unstamped:
             point = batch.points_by_message[mi][1][pi]
-            arrivals.setdefault(point.device_id, []).append(point.fields[RECEIVED_FIELD])
+            arrivals.setdefault(point.device_id, []).append(point.marks.received)
         known: dict[str, set[tuple[int | None, int]]] = {}
         # Which reading holds each millisecond: arrival stamps are unique per ingestor
         # process only, so two replicas can stamp two readings of one device alike, and
@@ -203,7 +181,7 @@ class StorageService:
         drop: set[tuple[int, int]] = set()
         for mi, pi in unstamped:
             point = batch.points_by_message[mi][1][pi]
-            key = (point.fields.get(BOOT_FIELD), point.fields[SEQ_FIELD])
+            key = (point.marks.boot, point.marks.seq)
             if key in known[point.device_id]:
                 drop.add((mi, pi))
                 continue

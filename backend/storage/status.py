@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from fieldline_backend.infra.timeseries import DropReport, ReadingMark
+from fieldline_backend.infra.timeseries import DropReport, ReadingMark, TimeSeriesReader
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -49,7 +49,7 @@ def reported_drops(reports: Iterable[DropReport], since_ms: int) -> int:
     return sum(max(count - before.get(boot, 0), 0) for boot, count in newest.items())
 
 
-def device_status(store, device_id: str, now_ms: int) -> dict:
+def device_status(store: TimeSeriesReader, device_id: str, now_ms: int) -> dict:
     status = store.statuses([device_id]).get(device_id)
     seen = store.last_seen([device_id]).get(device_id)
     day = store.marks(device_id, now_ms - DAY_MS, now_ms + 60_000)

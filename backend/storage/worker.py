@@ -160,8 +160,8 @@ class StorageWorker:
         store = self.service.store
         for change in batch.statuses:
             store.write_status(change.device_id, change.online, change.ts_ms)
-        for report in batch.drop_reports:
-            store.write_drops(report.device_id, report.boot, report.dropped, report.ts_ms)
+        for device_id, report in batch.drop_reports:
+            store.write_drops(device_id, report.boot, report.dropped, report.ts_ms)
         for device_id, ts_ms in batch.rejected:
             store.write_rejected(device_id, ts_ms)
         try:

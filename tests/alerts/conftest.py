@@ -26,7 +26,7 @@ import pytest
 
 from fieldline_backend.common.settings import Settings
 from fieldline_backend.infra.mail.maildir import MaildirMailer
-from fieldline_backend.infra.timeseries import RECEIVED_FIELD, Point, open_timeseries
+from fieldline_backend.infra.timeseries import Marks, Point, open_timeseries
 from tests.alerts.smtp_server import SmtpServer
 from tests.support.servers import MosquittoInstance, free_port, wait_for
 from tests.support.stack import RunningStack, running_stack
@@ -129,8 +129,8 @@ class AlertStack:
     # ---- readings ----------------------------------------------------------------------
 
     def write(self, device_id: str, ts_ms: int, **values) -> None:
-        fields = {**values, RECEIVED_FIELD: int(time.time() * 1000)}
-        self.store.write([Point(device_id=device_id, ts_ms=ts_ms, fields=fields)])
+        marks = Marks(received=int(time.time() * 1000))
+        self.store.write([Point(device_id=device_id, ts_ms=ts_ms, fields=values, marks=marks)])
 
     def feed(self, device_id: str, value: float, every: float = 0.2) -> Feeder:
         """A device sending `temperature` every `every` s, stamped now; change

@@ -1,48 +1,32 @@
-"""The monitor's cycle over an in-memory time-series store (the port's Protocol) and
+"""The monitor's cycle over the embedded time-series store (SQLite adapter) and
 recording neighbours: bulk queries, posts only on change, late digests, deadman first,
 nothing lost when the alerts service is away, a restart that remembers what was told."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+
+import pytest
 
 from fieldline_backend.alerts.rules import validate_rule
+from fieldline_backend.infra.timeseries import Marks, Point
+from fieldline_backend.infra.timeseries.sqlite import SQLiteStore
 from fieldline_backend.monitor.devices import WatchedDevice
 from fieldline_backend.monitor.runner import Monitor
 
 
-class MemoryStore:
-    """TimeSeriesStore, in memory: {device: {field: [(ts, value)]}}."""
+@pytest.fixture
+def store(tmp_path):
+    """The embedded adapter of the time-series port, as the monitor reads it in production."""
+    adapter = SQLiteStore(tmp_path / "series.db")
+    adapter.ensure_schema()
+    yield adapter
+    adapter.close()
 
-    def __init__(self):
-        self.data: dict[str, dict[str, list]] = {}
-        self.queries = 0
 
-    def write(self, device: str, ts: int, **values) -> None:
-        for name, value in values.items():
-            series = self.data.setdefault(device, {}).setdefault(name, [])
-            series.append((ts, value))
-            series.sort()
-
-    def query(self, device_ids: Sequence[str], fields, start_ms, stop_ms, every_ms=None, agg=None):
-        self.queries += 1
-        return {
-            d: {
-                f: [(t, v) for t, v in self.data.get(d, {}).get(f, []) if start_ms <= t < stop_ms]
-                for f in fields
-                if self.data.get(d, {}).get(f)
-            }
-            for d in device_ids
-        }
-
-    def last_seen(self, device_ids):
-        self.queries += 1
-        return {
-            d: max(t for series in self.data[d].values() for t, _ in series)
-            for d in device_ids
-            if self.data.get(d)
-        }
+def put(store: SQLiteStore, device: str, ts: int, **values) -> None:
+    """One reading as storage writes it: arrived at its own ts."""
+    store.write([Point(device, ts, values, {"owner": "1"}, Marks(received=ts))])
 
 
 class Clock:
@@ -106,8 +90,8 @@ def levels(posted) -> list[tuple[str, str, str]]:
     return [(p["_check_id"], p["device_id"], p["_level"]) for p in posted]
 
 
-def test_posts_only_changes_with_a_few_bulk_queries():
-    store, clock, posted = MemoryStore(), Clock(), []
+def test_posts_only_changes_with_a_few_bulk_queries(store):
+    clock, posted = Clock(), []
     rules = [
         rule("r1", selector={"room": "lab"}),
         rule("r2", device_id="d4"),
@@ -115,7 +99,7 @@ def test_posts_only_changes_with_a_few_bulk_queries():
     ]
     monitor = make(rules, DEVICES, store, clock, posted)
     for d in DEVICES:
-        store.write(d.id, int(clock.now * 1000) - 500, temperature=20.0)
+        put(store, d.id, int(clock.now * 1000) - 500, temperature=20.0)
     report = asyncio.run(monitor.cycle())
     assert report.queries == 1  # three rules, five devices, one field: one query
     assert sorted(levels(posted)) == sorted(
@@ -129,7 +113,7 @@ def test_posts_only_changes_with_a_few_bulk_queries():
     )
     posted.clear()
     clock.now += 1
-    store.write("d0", int(clock.now * 1000) - 100, temperature=31.0)
+    put(store, "d0", int(clock.now * 1000) - 100, temperature=31.0)
     asyncio.run(monitor.cycle())
     assert sorted(levels(posted)) == [("r1", "d0", "crit"), ("r3", "d0", "crit")]
     assert posted[0]["temperature"] == 31.0 and posted[0]["_fieldline"]["threshold"] == 30
@@ -139,11 +123,11 @@ def test_posts_only_changes_with_a_few_bulk_queries():
     assert posted == []  # still crit: nothing new to say
 
 
-def test_nothing_is_lost_while_alerts_is_away_and_a_restart_remembers():
-    store, clock, posted, fail = MemoryStore(), Clock(), [], [True]
+def test_nothing_is_lost_while_alerts_is_away_and_a_restart_remembers(store):
+    clock, posted, fail = Clock(), [], [True]
     rules = [rule("r1", device_id="d0")]
     monitor = make(rules, DEVICES, store, clock, posted, fail=fail)
-    store.write("d0", int(clock.now * 1000) - 100, temperature=35.0)
+    put(store, "d0", int(clock.now * 1000) - 100, temperature=35.0)
     assert asyncio.run(monitor.cycle()).errors
     fail[0] = False
     clock.now += 1
@@ -156,25 +140,25 @@ def test_nothing_is_lost_while_alerts_is_away_and_a_restart_remembers():
     assert posted == []
     # ...and the recovery when it comes.
     clock.now += 1
-    store.write("d0", int(clock.now * 1000) - 100, temperature=20.0)
+    put(store, "d0", int(clock.now * 1000) - 100, temperature=20.0)
     asyncio.run(restarted.cycle())
     assert levels(posted) == [("r1", "d0", "ok")]
 
 
-def test_backlog_gives_one_digest_and_no_fresh_alarm():
-    store, clock, posted = MemoryStore(), Clock(), []
+def test_backlog_gives_one_digest_and_no_fresh_alarm(store):
+    clock, posted = Clock(), []
     monitor = make([rule("r1", device_id="d0")], DEVICES, store, clock, posted)
     now = int(clock.now * 1000)
-    store.write("d0", now - 100, temperature=20.0)
+    put(store, "d0", now - 100, temperature=20.0)
     asyncio.run(monitor.cycle())
     posted.clear()
     clock.now += 60  # the device was away a minute; it drains in two parts, then is current
     for index, ts in enumerate(range(now + 1000, now + 31000, 1000)):
-        store.write("d0", ts, temperature=40.0 if index % 3 == 0 else 20.0)
+        put(store, "d0", ts, temperature=40.0 if index % 3 == 0 else 20.0)
     asyncio.run(monitor.cycle())
     assert posted == []  # still draining? no: nothing more came; the digest goes next
     clock.now += 1
-    store.write("d0", int(clock.now * 1000) - 50, temperature=21.0)
+    put(store, "d0", int(clock.now * 1000) - 50, temperature=21.0)
     asyncio.run(monitor.cycle())
     [digest] = posted
     late = digest["_fieldline"]["late"]
@@ -182,14 +166,14 @@ def test_backlog_gives_one_digest_and_no_fresh_alarm():
     assert digest["_level"] == "info"
 
 
-def test_deadman_is_posted_before_value_rules():
-    store, clock, posted = MemoryStore(), Clock(), []
+def test_deadman_is_posted_before_value_rules(store):
+    clock, posted = Clock(), []
     rules = [
         rule("hot", device_id="d0", crit=10),
         rule("gone", kind="deadman", device_id="d1", **{"for": "5s"}),
     ]
     monitor = make(rules, DEVICES, store, clock, posted)
-    store.write("d0", int(clock.now * 1000) - 100, temperature=20.0)
-    store.write("d1", int(clock.now * 1000) - 10_000, temperature=20.0)
+    put(store, "d0", int(clock.now * 1000) - 100, temperature=20.0)
+    put(store, "d1", int(clock.now * 1000) - 10_000, temperature=20.0)
     asyncio.run(monitor.cycle())
     assert [(p["_check_id"], p["_level"]) for p in posted] == [("gone", "crit"), ("hot", "crit")]

@@ -19,6 +19,7 @@ from fieldline_backend.infra.timeseries import (
     MEASUREMENT,
     RECEIVED_FIELD,
     STATUS_MEASUREMENT,
+    Marks,
     Point,
 )
 from fieldline_backend.infra.timeseries.influx import InfluxStore
@@ -95,13 +96,9 @@ def test_every_dashboard_query_runs_on_influxdb(influx_url):
                 Point(
                     "dev-grafana1",
                     now - i * 60_000,
-                    {
-                        "temperature": 20.0 + i,
-                        "door": i % 2 == 0,
-                        RECEIVED_FIELD: now,
-                        DROPPED_FIELD: 0,
-                    },
+                    {"temperature": 20.0 + i, "door": i % 2 == 0},
                     tags,
+                    Marks(received=now, dropped=0),
                 )  # fmt: skip
                 for i in range(30)
             ]

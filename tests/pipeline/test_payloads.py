@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fieldline_backend.infra.queue import open_dead_letters
-from fieldline_backend.infra.timeseries.lineprotocol import representable_tag
+from fieldline_backend.infra.timeseries.tags import representable_tag
 from tests.pipeline.support import reading
 from tests.support.servers import wait_for
 

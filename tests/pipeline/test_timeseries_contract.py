@@ -13,16 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fieldline_backend.infra.timeseries import (
-    BOOT_FIELD,
-    DROPPED_FIELD,
-    RECEIVED_FIELD,
-    SEQ_FIELD,
+    Marks,
     Point,
     QueryError,
 )
 from fieldline_backend.infra.timeseries.influx import InfluxStore
-from fieldline_backend.infra.timeseries.lineprotocol import representable_tag
 from fieldline_backend.infra.timeseries.sqlite import SQLiteStore
+from fieldline_backend.infra.timeseries.tags import representable_tag
 from tests.pipeline.support import influx_select, influx_statement
 
 BASE = 1_764_000_000_000
@@ -45,10 +42,9 @@ def store(request, tmp_path):
         adapter.close()
 
 
-def point(device: str, ts: int, **fields) -> Point:
-    return Point(
-        device_id=device, ts_ms=ts, fields={**fields, RECEIVED_FIELD: ts}, tags={"owner": "o"}
-    )
+def point(device: str, ts: int, seq=None, boot=None, dropped=None, **fields) -> Point:
+    """A reading as storage writes it: its values, and its marks apart (arrived at ts)."""
+    return Point(device, ts, fields, {"owner": "o"}, Marks(ts, seq, boot, dropped))
 
 
 def test_raw_reads_in_order_within_bounds_and_a_rewrite_lands_once(store):
@@ -95,8 +91,8 @@ def test_mean_of_a_boolean_field_is_refused(store):
 def test_marks_and_statuses(store):
     store.write(
         [
-            point("a", BASE, t=1.0, **{SEQ_FIELD: 0, BOOT_FIELD: 2}),
-            point("a", BASE + 1, t=1.0, **{SEQ_FIELD: 3, BOOT_FIELD: 2, DROPPED_FIELD: 4}),
+            point("a", BASE, t=1.0, seq=0, boot=2),
+            point("a", BASE + 1, t=1.0, seq=3, boot=2, dropped=4),
             point("a", BASE + 2, t=1.0),
         ]
     )
@@ -117,6 +113,29 @@ def test_marks_and_statuses(store):
     store.write_status("a", False, BASE + 5)
     status = store.statuses(["a", "b"])
     assert list(status) == ["a"] and (status["a"].online, status["a"].ts_ms) == (False, BASE + 5)
+
+
+def test_status_and_marks_keep_to_their_bounds_and_order(store):
+    """An older status arriving late does not replace a newer one; marks and drop
+    reports are read in [start, stop) of the asked device only."""
+    store.write_status("a", False, BASE + 5)
+    store.write_status("a", True, BASE + 1)  # late: older than what is stored
+    store.write_status("b", True, BASE + 2)
+    got = {d: (s.online, s.ts_ms) for d, s in store.statuses(["a", "b", "c"]).items()}
+    assert got == {"a": (False, BASE + 5), "b": (True, BASE + 2)}
+    assert store.statuses([]) == {}
+    store.write([point(d, BASE + i, t=1.0, seq=i) for d in "ab" for i in range(4)])
+    assert [(m.ts_ms, m.seq) for m in store.marks("a", BASE + 1, BASE + 3)] == [
+        (BASE + 1, 1),
+        (BASE + 2, 2),
+    ]
+    store.write_drops("a", 1, 2, BASE)
+    store.write_drops("a", 1, 3, BASE + 3)
+    assert [(r.ts_ms, r.dropped) for r in store.drop_reports("a", BASE + 1, BASE + 3)] == []
+    assert [(r.ts_ms, r.dropped) for r in store.drop_reports("a", BASE, BASE + 4)] == [
+        (BASE, 2),
+        (BASE + 3, 3),
+    ]
 
 
 def test_rejected_messages_are_counted_per_device_within_bounds(store):
@@ -207,13 +226,13 @@ def test_influx_and_sqlite_agree_on_random_points(
 
 def test_latest_value_of_each_field_without_bookkeeping(store):
     now = int(time.time() * 1000)
-    marks = {RECEIVED_FIELD: now, SEQ_FIELD: 1, BOOT_FIELD: 1}
+    marks = Marks(received=now, seq=1, boot=1)
     store.write(
         [
-            Point("dev-a", now - 9000, {"temperature": 20.5, "door": True, **marks}),
-            Point("dev-a", now - 5000, {"temperature": 21.5, **marks}),
-            Point("dev-a", now - 100_000, {"humidity": 40.0, **marks}),
-            Point("dev-b", now - 1000, {"temperature": 99.0, "pressure": 1.0, **marks}),
+            Point("dev-a", now - 9000, {"temperature": 20.5, "door": True}, {}, marks),
+            Point("dev-a", now - 5000, {"temperature": 21.5}, {}, marks),
+            Point("dev-a", now - 100_000, {"humidity": 40.0}, {}, marks),
+            Point("dev-b", now - 1000, {"temperature": 99.0, "pressure": 1.0}, {}, marks),
         ]
     )
     assert store.latest("dev-a", now - 60_000) == {

@@ -22,7 +22,11 @@ class MaildirMailer:
         return f"maildir {self.path}"
 
     def _deliver(self, message: EmailMessage) -> None:
-        box = mailbox.Maildir(self.path, create=True)
+        # Made here, idempotently: Maildir(create=True) mkdirs without exist_ok, so two
+        # first sends at once (the outbox sends concurrently) failed with "File exists".
+        for folder in ("tmp", "new", "cur"):
+            (self.path / folder).mkdir(parents=True, exist_ok=True)
+        box = mailbox.Maildir(self.path, create=False)
         box.add(mailbox.MaildirMessage(message))
 
     async def send(self, message: EmailMessage) -> None:

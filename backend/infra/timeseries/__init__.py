@@ -22,67 +22,47 @@ Value = float | int | bool
 MEASUREMENT = "telemetry"
 
 
+# Where each adapter stores a reading's marks: fields of the same row under these names.
+# They cannot collide with a value name: the contract limits those to
+# [A-Za-z_][A-Za-z0-9_]{0,63}. Readers ask for RECEIVED_FIELD by name (deadman preview).
+SEQ_FIELD = "@seq"
+BOOT_FIELD = "@boot"
+DROPPED_FIELD = "@dropped"
+RECEIVED_FIELD = "@received"
+
+
+@dataclass(frozen=True)
+class Marks:
+    """The pipeline's bookkeeping of one reading, carried beside its values: when it
+    arrived (the ingestor's stamp) and the device's boot, seq and dropped counters."""
+
+    received: int | None = None
+    seq: int | None = None
+    boot: int | None = None
+    dropped: int | None = None
+
+    def stored(self) -> dict[str, int]:
+        """The marks under their stored names (the adapters' one way of writing them)."""
+        named = {
+            RECEIVED_FIELD: self.received,
+            SEQ_FIELD: self.seq,
+            BOOT_FIELD: self.boot,
+            DROPPED_FIELD: self.dropped,
+        }
+        return {name: value for name, value in named.items() if value is not None}
+
+
 @dataclass(frozen=True)
 class Point:
     device_id: str
     ts_ms: int
-    fields: dict[str, Value]
+    fields: dict[str, Value]  # the reading's values, as the payload contract checked them
     tags: dict[str, str] = field(default_factory=dict)  # owner + metadata tags
+    marks: Marks = field(default_factory=Marks)  # bookkeeping, never among the values
 
 
 class TimeSeriesUnavailable(Exception):
     """The store cannot be reached or refused a write; callers hold and retry."""
-
-
-class TimeSeriesStore(Protocol):
-    def ensure_schema(self) -> None:
-        """Create the database/table and retention policy if missing (idempotent)."""
-
-    def write(self, points: Sequence[Point]) -> None:
-        """Write a batch durably or raise TimeSeriesUnavailable."""
-
-    def query(
-        self,
-        device_ids: Sequence[str],
-        fields: Sequence[str],
-        start_ms: int,
-        stop_ms: int,
-        every_ms: int | None = None,
-        agg: str | None = None,
-    ) -> dict[str, dict[str, list[tuple[int, Value]]]]:
-        """{device_id: {field: [(ts_ms, value), ...]}} in time order, for the devices
-        given, in [start_ms, stop_ms). With agg (mean, min, max, last, count) and
-        every_ms: one value per window, stamped with the window start. Bulk on purpose:
-        the monitor asks once per rule, for all the rule's devices."""
-
-    def page(
-        self,
-        device_ids: Sequence[str],
-        fields: Sequence[str],
-        start_ms: int,
-        stop_ms: int,
-        limit: int,
-        every_ms: int | None = None,
-        agg: str | None = None,
-    ) -> Page:
-        """What query answers, at most `limit` values of it (paging.cut): the first
-        values by (ts, device, field), never holding more than limit + 1 in memory;
-        `next_start` says where the rest begins. What the query API serves."""
-
-    def last_seen(self, device_ids: Sequence[str]) -> dict[str, int]:
-        """{device_id: ts_ms of its newest point}; devices with no point are absent."""
-
-    def latest(
-        self, device_id: str, start_ms: int, limit: int | None = None
-    ) -> dict[str, tuple[int, Value]]:
-        """{field: (ts_ms, value)}: the newest value of each of the device's fields since
-        start_ms, bookkeeping fields (@...) left out (how a reader learns the fields).
-        With limit: the first `limit` fields by name."""
-
-    def close(self) -> None: ...
-
-
-# ---- added by the storage service (the Protocol above is unchanged) ----------------------
 
 
 class TimeSeriesRejected(Exception):
@@ -94,12 +74,6 @@ class QueryError(ValueError):
     """A query the store cannot answer as asked (e.g. mean of a boolean field)."""
 
 
-# Fields the pipeline keeps beside a reading's values. Their names cannot collide with a
-# value name: the contract limits those to [A-Za-z_][A-Za-z0-9_]{0,63}.
-SEQ_FIELD = "@seq"
-BOOT_FIELD = "@boot"
-DROPPED_FIELD = "@dropped"
-RECEIVED_FIELD = "@received"
 STATUS_MEASUREMENT = "device_status"
 DROPS_MEASUREMENT = "device_drops"
 REJECTS_MEASUREMENT = "device_rejects"  # a device's messages storage dead-lettered
@@ -128,6 +102,90 @@ class DropReport:
 class DeviceStatus:
     online: bool
     ts_ms: int
+
+
+class TimeSeriesWriter(Protocol):
+    """What the storage worker writes. Every write is durable when it returns; it raises
+    TimeSeriesUnavailable (hold and retry) or TimeSeriesRejected (never retry)."""
+
+    def ensure_schema(self) -> None:
+        """Create the database/table and retention policy if missing (idempotent)."""
+
+    def write(self, points: Sequence[Point]) -> None:
+        """Write a batch of readings (their values and their marks)."""
+
+    def write_status(self, device_id: str, online: bool, ts_ms: int) -> None:
+        """A device's online/offline message; an older one never replaces a newer."""
+
+    def write_drops(self, device_id: str, boot: int, dropped: int, ts_ms: int) -> None:
+        """A device's report of readings dropped from its buffer since `boot` began."""
+
+    def write_rejected(self, device_id: str, ts_ms: int) -> None:
+        """One of the device's messages went to the dead letters at ts_ms."""
+
+    def close(self) -> None: ...
+
+
+class TimeSeriesReader(Protocol):
+    """What the query API, the device status and the monitor read."""
+
+    def query(
+        self,
+        device_ids: Sequence[str],
+        fields: Sequence[str],
+        start_ms: int,
+        stop_ms: int,
+        every_ms: int | None = None,
+        agg: str | None = None,
+    ) -> dict[str, dict[str, list[tuple[int, Value]]]]:
+        """{device_id: {field: [(ts_ms, value), ...]}} in time order, for the devices
+        given, in [start_ms, stop_ms). With agg (mean, min, max, last, count) and
+        every_ms: one value per window, stamped with the window start. Bulk on purpose:
+        the monitor asks once per rule, for all the rule's devices. RECEIVED_FIELD may be
+        asked as a field: the arrival stamps of the readings."""
+
+    def page(
+        self,
+        device_ids: Sequence[str],
+        fields: Sequence[str],
+        start_ms: int,
+        stop_ms: int,
+        limit: int,
+        every_ms: int | None = None,
+        agg: str | None = None,
+    ) -> Page:
+        """What query answers, at most `limit` values of it (paging.cut): the first
+        values by (ts, device, field), never holding more than limit + 1 in memory;
+        `next_start` says where the rest begins. What the query API serves."""
+
+    def last_seen(self, device_ids: Sequence[str]) -> dict[str, int]:
+        """{device_id: ts_ms of its newest point}; devices with no point are absent."""
+
+    def latest(
+        self, device_id: str, start_ms: int, limit: int | None = None
+    ) -> dict[str, tuple[int, Value]]:
+        """{field: (ts_ms, value)}: the newest value of each of the device's fields since
+        start_ms, marks left out (how a reader learns the fields).
+        With limit: the first `limit` fields by name."""
+
+    def marks(self, device_id: str, start_ms: int, stop_ms: int) -> list[ReadingMark]:
+        """The marks of the device's readings in [start_ms, stop_ms), one per reading."""
+
+    def statuses(self, device_ids: Sequence[str]) -> dict[str, DeviceStatus]:
+        """{device_id: its newest online/offline message}; devices without one absent."""
+
+    def drop_reports(self, device_id: str, start_ms: int, stop_ms: int) -> list[DropReport]:
+        """The device's drop reports in [start_ms, stop_ms), oldest first."""
+
+    def rejected(self, device_id: str, start_ms: int, stop_ms: int) -> int:
+        """How many of the device's messages storage dead-lettered in [start, stop)."""
+
+    def close(self) -> None: ...
+
+
+class TimeSeriesStore(TimeSeriesWriter, TimeSeriesReader, Protocol):
+    """Both sides: what each adapter (influx.py, sqlite.py) implements, and what the
+    contract suite (tests/pipeline/test_timeseries_contract.py) runs on each."""
 
 
 def open_timeseries(settings) -> TimeSeriesStore:

@@ -342,11 +342,14 @@ class InfluxStore:
 
 
 def _as_floats(point: Point) -> Point:
+    """The point as written: values as floats (see the module docstring), marks as
+    integers beside them under their stored names. The payload contract already made
+    the pipeline's numbers floats, so only another writer's int is converted here."""
     fields = {
-        name: value if isinstance(value, bool) or name.startswith("@") else float(value)
+        name: value if isinstance(value, float | bool) else float(value)
         for name, value in point.fields.items()
     }
-    return Point(device_id=point.device_id, ts_ms=point.ts_ms, fields=fields, tags=point.tags)
+    return Point(point.device_id, point.ts_ms, {**fields, **point.marks.stored()}, point.tags)
 
 
 def _value(value, agg: str | None) -> Value:

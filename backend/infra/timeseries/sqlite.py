@@ -73,7 +73,7 @@ class SQLiteStore:
         values = [
             (p.device_id, name, p.ts_ms, value, int(isinstance(value, bool)))
             for p in points
-            for name, value in p.fields.items()
+            for name, value in (*p.fields.items(), *p.marks.stored().items())
         ]
         try:
             with self.lock, self.db:

@@ -1,0 +1,40 @@
+"""The MQTT topic contract (design.md): what a device publishes under, parsed once.
+
+`devices/<client_id>/<kind>`: the topic, not the payload, says which device sent a
+message. The ingestor parses it (both paths: Mosquitto's forwarder and the embedded
+broker's plugin) and puts `client_id` and `topic` in the queue message's headers;
+storage takes the client id from that header and only reads the kind from the topic,
+with this same parser.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+TELEMETRY = "telemetry"
+STATUS = "status"
+DROP_REPORT = "status/buffer"
+COMMANDS = "commands"  # cloud -> device: the backend's own publishes, never forwarded
+STORED_KINDS = (TELEMETRY, STATUS, DROP_REPORT)  # what storage takes
+
+# A client id holds no '/', and no MQTT wildcard (it is also a topic level in the ACL).
+_DEVICE_TOPIC = re.compile(r"^devices/([^/+#]+)/(.+)$")
+
+
+@dataclass(frozen=True)
+class DeviceTopic:
+    client_id: str
+    kind: str  # what follows devices/<client_id>/, typos too
+
+    @property
+    def stored(self) -> bool:
+        """A kind storage takes; any other topic of a device is dead-lettered as
+        "unknown topic" (forwarded all the same, so that its owner sees it)."""
+        return self.kind in STORED_KINDS
+
+
+def parse_topic(topic: str) -> DeviceTopic | None:
+    """The device and kind of a topic under devices/<client_id>/, else None."""
+    match = _DEVICE_TOPIC.match(topic)
+    return DeviceTopic(match.group(1), match.group(2)) if match else None
