@@ -12,6 +12,7 @@ from typing import Generic, Protocol
 import pytest
 
 from fieldline_backend.cli import main
+from fieldline_backend.common.settings import Settings
 from fieldline_backend.infra.queue import (
     DEAD_QUEUE,
     REASON_HEADER,
@@ -21,6 +22,7 @@ from fieldline_backend.infra.queue import (
     QueueUnavailable,
     TelemetryConsumer,
     TelemetryPublisher,
+    open_probe,
 )
 from fieldline_backend.infra.queue.local import LocalQueue
 from fieldline_backend.infra.queue.rabbitmq import (
@@ -221,6 +223,22 @@ def test_reachable_says_whether_the_queue_answers_now_within_the_timeout(queue):
         assert elapsed < 3, f"{probe!r}: reachable() took {elapsed:.1f} s, expected < 3 s"
         with pytest.raises(QueueUnavailable):
             probe.depth()
+
+
+def test_the_probe_waits_no_longer_than_the_setting_says(tmp_path):
+    listener = socket.create_server(("127.0.0.1", 0))  # accepts TCP, never speaks AMQP
+    try:
+        url = f"amqp://guest:guest@127.0.0.1:{listener.getsockname()[1]}/"
+        settings = Settings(amqp_url=url, data_dir=tmp_path, queue_probe_timeout=0.3)
+        probe = open_probe(settings)
+        started = time.monotonic()
+        answer = probe.reachable()
+        elapsed = time.monotonic() - started
+    finally:
+        listener.close()
+    assert answer is False, f"expected reachable() False, got {answer!r}"
+    # The default (2 s) would take longer than this: the setting is what bounds the wait.
+    assert elapsed < 1.2, f"reachable() took {elapsed:.2f} s with a 0.3 s probe timeout"
 
 
 # ---- every adapter has the port's methods, with the port's signatures ------------------

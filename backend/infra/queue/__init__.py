@@ -125,7 +125,11 @@ def open_dead_letters(settings) -> DeadLetterBox:
     if settings.amqp_url:
         from fieldline_backend.infra.queue.rabbitmq import RabbitDeadLetters
 
-        return RabbitDeadLetters(settings.amqp_url, quorum=settings.amqp_quorum)
+        return RabbitDeadLetters(
+            settings.amqp_url,
+            quorum=settings.amqp_quorum,
+            probe_timeout=settings.queue_probe_timeout,
+        )
     from fieldline_backend.infra.queue.local import LocalQueue
 
     return LocalQueue(local_queue_path(settings))
