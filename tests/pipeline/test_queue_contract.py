@@ -23,6 +23,7 @@ from fieldline_backend.infra.queue import (
     TelemetryConsumer,
     TelemetryPublisher,
     open_probe,
+    open_publisher,
 )
 from fieldline_backend.infra.queue.local import LocalQueue
 from fieldline_backend.infra.queue.rabbitmq import (
@@ -239,6 +240,29 @@ def test_the_probe_waits_no_longer_than_the_setting_says(tmp_path):
     assert answer is False, f"expected reachable() False, got {answer!r}"
     # The default (2 s) would take longer than this: the setting is what bounds the wait.
     assert elapsed < 1.2, f"reachable() took {elapsed:.2f} s with a 0.3 s probe timeout"
+
+
+def test_open_publisher_takes_its_window_from_the_settings(tmp_path):
+    """FIELDLINE_INGESTOR_MAX_IN_FLIGHT bounds the unconfirmed messages of the publisher
+    open_publisher makes: with RabbitMQ away nothing is confirmed, so the third publish
+    of a window of 2 waits."""
+    url = f"amqp://guest:guest@127.0.0.1:{free_port()}/"  # refused: never confirms
+    settings = Settings(amqp_url=url, data_dir=tmp_path, ingestor_max_in_flight=2)
+    publisher = open_publisher(settings)
+    returned = []
+
+    def publish_three() -> None:
+        for i in range(3):
+            publisher.publish(b"m", {"i": i}, lambda: None)
+            returned.append(i)
+
+    threading.Thread(target=publish_three, daemon=True).start()
+    time.sleep(0.5)
+    try:
+        assert returned == [0, 1], f"publish calls returned: expected [0, 1], got {returned}"
+    finally:
+        publisher.slots.release()  # let the waiting third call end
+        publisher.close()
 
 
 # ---- every adapter has the port's methods, with the port's signatures ------------------

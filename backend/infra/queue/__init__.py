@@ -83,6 +83,16 @@ class QueueProbe(Protocol):
         """Whether the queue answers now (never raises; bounded by a short timeout)."""
 
 
+def counts_storage_queue(probe: QueueProbe) -> bool:
+    """reachable() of both adapters: the queue answers when it can count its storage
+    queue (written once so the two cannot mean different things)."""
+    try:
+        probe.depth(STORAGE_QUEUE)
+    except QueueUnavailable:
+        return False
+    return True
+
+
 class DeadLetterBox(QueueProbe, Protocol):
     def list(self, limit: int = 100) -> list[DeadLetter]: ...
 
@@ -96,14 +106,23 @@ def local_queue_path(settings) -> Any:
     return settings.data_dir / "queue.db"
 
 
+def _local_queue(settings):
+    """Without FIELDLINE_AMQP_URL every role is the local queue in the data dir."""
+    from fieldline_backend.infra.queue.local import LocalQueue
+
+    return LocalQueue(local_queue_path(settings))
+
+
 def open_publisher(settings) -> TelemetryPublisher:
     if settings.amqp_url:
         from fieldline_backend.infra.queue.rabbitmq import RabbitPublisher
 
-        return RabbitPublisher(settings.amqp_url, quorum=settings.amqp_quorum)
-    from fieldline_backend.infra.queue.local import LocalQueue
-
-    return LocalQueue(local_queue_path(settings))
+        return RabbitPublisher(
+            settings.amqp_url,
+            quorum=settings.amqp_quorum,
+            max_in_flight=settings.ingestor_max_in_flight,
+        )
+    return _local_queue(settings)
 
 
 def open_consumer(settings, prefetch: int) -> TelemetryConsumer:
@@ -111,9 +130,7 @@ def open_consumer(settings, prefetch: int) -> TelemetryConsumer:
         from fieldline_backend.infra.queue.rabbitmq import RabbitConsumer
 
         return RabbitConsumer(settings.amqp_url, prefetch=prefetch, quorum=settings.amqp_quorum)
-    from fieldline_backend.infra.queue.local import LocalQueue
-
-    return LocalQueue(local_queue_path(settings))
+    return _local_queue(settings)
 
 
 def open_probe(settings) -> QueueProbe:
@@ -130,6 +147,4 @@ def open_dead_letters(settings) -> DeadLetterBox:
             quorum=settings.amqp_quorum,
             probe_timeout=settings.queue_probe_timeout,
         )
-    from fieldline_backend.infra.queue.local import LocalQueue
-
-    return LocalQueue(local_queue_path(settings))
+    return _local_queue(settings)

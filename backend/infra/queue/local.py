@@ -26,6 +26,7 @@ from fieldline_backend.infra.queue import (
     DeadLetter,
     QueueMessage,
     QueueUnavailable,
+    counts_storage_queue,
 )
 
 SCHEMA = """
@@ -165,11 +166,7 @@ class LocalQueue:
 
     def reachable(self) -> bool:
         """The file answers a read (False once closed or unreadable)."""
-        try:
-            self.depth(STORAGE_QUEUE)
-        except QueueUnavailable:
-            return False
-        return True
+        return counts_storage_queue(self)
 
     # ---- dead letters ------------------------------------------------------------------
 

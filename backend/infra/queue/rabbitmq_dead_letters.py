@@ -10,7 +10,7 @@ from fieldline_backend.infra.queue import (
     REASON_HEADER,
     STORAGE_QUEUE,
     DeadLetter,
-    QueueUnavailable,
+    counts_storage_queue,
 )
 from fieldline_backend.infra.queue.rabbitmq_connection import (
     close_quietly,
@@ -74,11 +74,7 @@ class RabbitDeadLetters:
 
     def reachable(self) -> bool:
         """RabbitMQ answers an AMQP handshake and knows the storage queue."""
-        try:
-            self.depth(STORAGE_QUEUE)
-        except QueueUnavailable:
-            return False
-        return True
+        return counts_storage_queue(self)
 
     def close(self) -> None:
         pass
