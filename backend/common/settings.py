@@ -124,6 +124,7 @@ class Settings(BaseSettings):
 
     # Telemetry pipeline (ingestor, storage): docs/pipeline.md.
     amqp_quorum: bool = False  # declare telemetry.storage as a quorum queue (clusters)
+    queue_probe_timeout: float = 2.0  # each wait of a queue depth/reachability check
     ingestor_client_id: str | None = None  # fixed per replica; default from the host name
     ingestor_max_in_flight: int = 5000  # MQTT messages waiting for their queue confirm
     storage_prefetch: int = 2000

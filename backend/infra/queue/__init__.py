@@ -5,6 +5,10 @@ dead-letter queue `telemetry.dead` with the reason in a header; a message is the
 payload bytes with headers `client_id`, `topic` and `received_at` (ms since epoch,
 stamped once by the ingestor). Both adapters keep a message until it is acknowledged,
 hand it out again after a crash, and keep dead letters until they are replayed.
+
+Adapters: `local.LocalQueue` (all three roles on one SQLite file) and, through
+`rabbitmq`, `RabbitPublisher`, `RabbitConsumer` and `RabbitDeadLetters`. One contract
+suite runs on both: tests/pipeline/test_queue_contract.py.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ STORAGE_QUEUE = "telemetry.storage"
 DEAD_EXCHANGE = "telemetry.dead"
 DEAD_QUEUE = "telemetry.dead"
 REASON_HEADER = "reason"
+QUEUES = (STORAGE_QUEUE, DEAD_QUEUE)  # the ones a probe reports on
 
 
 class QueueUnavailable(Exception):
@@ -67,7 +72,28 @@ class TelemetryConsumer(Protocol):
     def close(self) -> None: ...
 
 
-class DeadLetterBox(Protocol):
+class QueueProbe(Protocol):
+    """What metrics and /readyz ask of the queue, without consuming anything."""
+
+    def depth(self, queue: str = STORAGE_QUEUE) -> int:
+        """Messages waiting in `queue` (STORAGE_QUEUE or DEAD_QUEUE); raises
+        QueueUnavailable when the queue cannot be reached."""
+
+    def reachable(self) -> bool:
+        """Whether the queue answers now (never raises; bounded by a short timeout)."""
+
+
+def counts_storage_queue(probe: QueueProbe) -> bool:
+    """reachable() of both adapters: the queue answers when it can count its storage
+    queue (written once so the two cannot mean different things)."""
+    try:
+        probe.depth(STORAGE_QUEUE)
+    except QueueUnavailable:
+        return False
+    return True
+
+
+class DeadLetterBox(QueueProbe, Protocol):
     def list(self, limit: int = 100) -> list[DeadLetter]: ...
 
     def replay(self, limit: int | None = None) -> int:
@@ -80,14 +106,23 @@ def local_queue_path(settings) -> Any:
     return settings.data_dir / "queue.db"
 
 
+def _local_queue(settings):
+    """Without FIELDLINE_AMQP_URL every role is the local queue in the data dir."""
+    from fieldline_backend.infra.queue.local import LocalQueue
+
+    return LocalQueue(local_queue_path(settings))
+
+
 def open_publisher(settings) -> TelemetryPublisher:
     if settings.amqp_url:
         from fieldline_backend.infra.queue.rabbitmq import RabbitPublisher
 
-        return RabbitPublisher(settings.amqp_url, quorum=settings.amqp_quorum)
-    from fieldline_backend.infra.queue.local import LocalQueue
-
-    return LocalQueue(local_queue_path(settings))
+        return RabbitPublisher(
+            settings.amqp_url,
+            quorum=settings.amqp_quorum,
+            max_in_flight=settings.ingestor_max_in_flight,
+        )
+    return _local_queue(settings)
 
 
 def open_consumer(settings, prefetch: int) -> TelemetryConsumer:
@@ -95,16 +130,21 @@ def open_consumer(settings, prefetch: int) -> TelemetryConsumer:
         from fieldline_backend.infra.queue.rabbitmq import RabbitConsumer
 
         return RabbitConsumer(settings.amqp_url, prefetch=prefetch, quorum=settings.amqp_quorum)
-    from fieldline_backend.infra.queue.local import LocalQueue
+    return _local_queue(settings)
 
-    return LocalQueue(local_queue_path(settings))
+
+def open_probe(settings) -> QueueProbe:
+    """The dead-letter box holds no connection between calls: it doubles as the probe."""
+    return open_dead_letters(settings)
 
 
 def open_dead_letters(settings) -> DeadLetterBox:
     if settings.amqp_url:
         from fieldline_backend.infra.queue.rabbitmq import RabbitDeadLetters
 
-        return RabbitDeadLetters(settings.amqp_url, quorum=settings.amqp_quorum)
-    from fieldline_backend.infra.queue.local import LocalQueue
-
-    return LocalQueue(local_queue_path(settings))
+        return RabbitDeadLetters(
+            settings.amqp_url,
+            quorum=settings.amqp_quorum,
+            probe_timeout=settings.queue_probe_timeout,
+        )
+    return _local_queue(settings)

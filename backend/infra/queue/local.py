@@ -18,7 +18,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from fieldline_backend.infra.queue import REASON_HEADER, DeadLetter, QueueMessage, QueueUnavailable
+from fieldline_backend.infra.queue import (
+    DEAD_QUEUE,
+    QUEUES,
+    REASON_HEADER,
+    STORAGE_QUEUE,
+    DeadLetter,
+    QueueMessage,
+    QueueUnavailable,
+    counts_storage_queue,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -28,6 +37,7 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY AUTOINCREMENT, body BLOB NOT NULL, headers TEXT NOT NULL,
     dead_at REAL NOT NULL);
 """
+TABLES = {STORAGE_QUEUE: "messages", DEAD_QUEUE: "dead_letters"}
 
 
 class LocalQueue:
@@ -142,9 +152,21 @@ class LocalQueue:
                 )
         time.sleep(seconds)
 
-    def depth(self) -> int:
-        with self.lock:
-            return self.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+    # ---- probe -------------------------------------------------------------------------
+
+    def depth(self, queue: str = STORAGE_QUEUE) -> int:
+        """Messages waiting in `queue`, claimed ones included (they stay rows until acked)."""
+        if queue not in QUEUES:
+            raise ValueError(f"unknown queue {queue!r}; expected one of {QUEUES}")
+        try:
+            with self.lock:
+                return self.db.execute(f"SELECT COUNT(*) FROM {TABLES[queue]}").fetchone()[0]
+        except sqlite3.Error as error:
+            raise QueueUnavailable(f"local queue {self.path}: {error}") from error
+
+    def reachable(self) -> bool:
+        """The file answers a read (False once closed or unreadable)."""
+        return counts_storage_queue(self)
 
     # ---- dead letters ------------------------------------------------------------------
 
