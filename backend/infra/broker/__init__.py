@@ -22,6 +22,12 @@ BACKEND_USERNAME = "fieldline-backend"  # the embedded broker's backend account
 RELOAD_CHECK_USERNAME = "fieldline-reload-check"  # Mosquitto adapter's reload probe
 RESERVED_USERNAMES = frozenset({BACKEND_USERNAME, RELOAD_CHECK_USERNAME})
 
+# The backend (ingestor) reads everything devices publish (telemetry, status, drop reports,
+# and mistyped topics, to dead-letter them), also through the shared subscription
+# $share/ingestors/..., and writes commands.
+BACKEND_PUBLISH = ("devices/+/commands",)
+BACKEND_SUBSCRIBE = ("devices/+/#",)
+
 
 @dataclass(frozen=True)
 class BrokerAccount:
@@ -63,8 +69,7 @@ def backend_credentials(settings: Settings) -> tuple[str, str]:
 
 def backend_account(settings: Settings) -> BrokerAccount | None:
     """The backend's own account with its rights, as every adapter installs it."""
-    from fieldline_backend.mqtt_auth import acl
-    from fieldline_backend.mqtt_auth.passwords import hash_password
+    from fieldline_backend.infra.broker.passwords import hash_password
 
     try:
         username, password = backend_credentials(settings)
@@ -73,8 +78,8 @@ def backend_account(settings: Settings) -> BrokerAccount | None:
     return BrokerAccount(
         username=username,
         password_hash=hash_password(password),
-        publish=acl.BACKEND_PUBLISH,
-        subscribe=acl.BACKEND_SUBSCRIBE,
+        publish=BACKEND_PUBLISH,
+        subscribe=BACKEND_SUBSCRIBE,
         is_device=False,
     )
 
