@@ -34,20 +34,18 @@ def database_reachable(database) -> bool:
         return False
 
 
-def queue_reachable(settings) -> bool:
+def queue_reachable(queue_admin) -> bool:
     """RabbitMQ answers an AMQP handshake and knows the storage queue (local queue: the
-    file is usable)."""
-    from fieldline_backend.common.metrics import queue_depths
-
+    file is usable). `queue_admin` is the queue port's infra.queue.QueueAdmin."""
     try:
-        queue_depths(settings)
+        queue_admin.depths()
         return True
     except Exception as error:
         log.info("readiness: queue unreachable: %s", error)
         return False
 
 
-async def shared_checks(ctx) -> dict[str, bool]:
+async def shared_checks(ctx, queue_admin) -> dict[str, bool]:
     """The database and queue checks this process's services call for."""
     checks: dict[str, bool] = {}
     services = set(ctx.services)
@@ -55,7 +53,7 @@ async def shared_checks(ctx) -> dict[str, bool]:
     if services & set(DATABASE_SERVICES):
         jobs["database"] = asyncio.to_thread(database_reachable, ctx.database)
     if services & set(QUEUE_SERVICES):
-        jobs["queue"] = asyncio.to_thread(queue_reachable, ctx.settings)
+        jobs["queue"] = asyncio.to_thread(queue_reachable, queue_admin)
     for name, job in jobs.items():
         try:
             checks[name] = await asyncio.wait_for(job, CHECK_TIMEOUT_S + 2)

@@ -76,15 +76,25 @@ class DeadLetterBox(Protocol):
     def close(self) -> None: ...
 
 
+class QueueAdmin(Protocol):
+    """What metrics and /readyz ask the queue; each call opens and closes its own
+    connection, within a couple of seconds."""
+
+    def depths(self) -> dict[str, int]:
+        """Messages waiting per queue ({STORAGE_QUEUE: n, DEAD_QUEUE: m}); raises when
+        the queue cannot be reached."""
+
+
 def local_queue_path(settings) -> Any:
     return settings.data_dir / "queue.db"
 
 
-def open_publisher(settings) -> TelemetryPublisher:
+def open_publisher(settings, max_in_flight: int | None = None) -> TelemetryPublisher:
     if settings.amqp_url:
         from fieldline_backend.infra.queue.rabbitmq import RabbitPublisher
 
-        return RabbitPublisher(settings.amqp_url, quorum=settings.amqp_quorum)
+        extra = {} if max_in_flight is None else {"max_in_flight": max_in_flight}
+        return RabbitPublisher(settings.amqp_url, quorum=settings.amqp_quorum, **extra)
     from fieldline_backend.infra.queue.local import LocalQueue
 
     return LocalQueue(local_queue_path(settings))
@@ -108,3 +118,13 @@ def open_dead_letters(settings) -> DeadLetterBox:
     from fieldline_backend.infra.queue.local import LocalQueue
 
     return LocalQueue(local_queue_path(settings))
+
+
+def open_queue_admin(settings) -> QueueAdmin:
+    if settings.amqp_url:
+        from fieldline_backend.infra.queue.rabbit_admin import RabbitQueueAdmin
+
+        return RabbitQueueAdmin(settings.amqp_url)
+    from fieldline_backend.infra.queue.local import LocalQueueAdmin
+
+    return LocalQueueAdmin(local_queue_path(settings))

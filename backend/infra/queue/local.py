@@ -18,7 +18,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from fieldline_backend.infra.queue import REASON_HEADER, DeadLetter, QueueMessage, QueueUnavailable
+from fieldline_backend.infra.queue import (
+    DEAD_QUEUE,
+    REASON_HEADER,
+    STORAGE_QUEUE,
+    DeadLetter,
+    QueueMessage,
+    QueueUnavailable,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -146,6 +153,10 @@ class LocalQueue:
         with self.lock:
             return self.db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
 
+    def dead_depth(self) -> int:
+        with self.lock:
+            return self.db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0]
+
     # ---- dead letters ------------------------------------------------------------------
 
     def list(self, limit: int = 100) -> list[DeadLetter]:
@@ -172,6 +183,23 @@ class LocalQueue:
     def close(self) -> None:
         with self.lock:
             self.db.close()
+
+
+class LocalQueueAdmin:
+    """The QueueAdmin port on the local queue file; never creates the file."""
+
+    def __init__(self, path: Path | str, timeout: float = 2.0):
+        self.path = Path(path)
+        self.timeout = timeout
+
+    def depths(self) -> dict[str, int]:
+        if not self.path.exists():
+            return {}  # nothing published yet
+        queue = LocalQueue(self.path, busy_timeout=self.timeout)
+        try:
+            return {STORAGE_QUEUE: queue.depth(), DEAD_QUEUE: queue.dead_depth()}
+        finally:
+            queue.close()
 
 
 def _alive(pid: int) -> bool:
