@@ -18,7 +18,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from fieldline_backend.alerts.durations import format_duration, parse_duration
+from fieldline_backend.common.durations import format_duration, parse_duration
 
 KINDS = ("threshold", "deadman", "external")
 CONDITIONS = ("above", "below", "outside", "inside")

@@ -17,6 +17,7 @@ from fieldline_backend.devices.schemas import (
     DeviceFields,
     DeviceWithCredentials,
     RotatedCredentials,
+    parse_tags,
 )
 from fieldline_backend.devices.service import DeviceNotFound, DeviceRegistry
 
@@ -40,19 +41,6 @@ def _mqtt_auth_failed(error: MqttAuthFailed) -> HTTPException:
         "changed, try again shortly",
         headers={"Retry-After": "5"},
     )
-
-
-def parse_tags(tag: list[str]) -> dict[str, str]:
-    tags = {}
-    for item in tag:
-        key, sep, value = item.partition(":")
-        if not sep or not key:
-            raise HTTPException(
-                422,
-                f"tag filter {item!r} must read key:value, e.g. tag=room:kitchen",
-            )
-        tags[key] = value
-    return tags
 
 
 def build_router(registry: Callable[[], DeviceRegistry]) -> APIRouter:
