@@ -3,7 +3,8 @@ explicit in every call; the gateway maps public requests onto these."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
@@ -43,6 +44,17 @@ def _mqtt_auth_failed(error: MqttAuthFailed) -> HTTPException:
     )
 
 
+@contextmanager
+def _registry_answers(device_id: str) -> Iterator[None]:
+    """The registry's failures as this API's answers (404, 503 with Retry-After)."""
+    try:
+        yield
+    except DeviceNotFound as error:
+        raise _not_found(device_id) from error
+    except MqttAuthFailed as error:
+        raise _mqtt_auth_failed(error) from error
+
+
 def build_router(registry: Callable[[], DeviceRegistry]) -> APIRouter:
     router = APIRouter(
         prefix="/internal",
@@ -66,37 +78,23 @@ def build_router(registry: Callable[[], DeviceRegistry]) -> APIRouter:
 
     @router.get("/devices/{device_id}")
     async def get_device(device_id: str, owner_id: OwnerQuery | None = None) -> Device:
-        try:
+        with _registry_answers(device_id):
             return await registry().get(device_id, owner_id)
-        except DeviceNotFound as error:
-            raise _not_found(device_id) from error
 
     @router.patch("/devices/{device_id}")
     async def change_device(device_id: str, owner_id: OwnerQuery, body: DeviceChange) -> Device:
-        try:
+        with _registry_answers(device_id):
             return await registry().change(device_id, owner_id, body.changes())
-        except DeviceNotFound as error:
-            raise _not_found(device_id) from error
-        except MqttAuthFailed as error:
-            raise _mqtt_auth_failed(error) from error
 
     @router.delete("/devices/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
     async def delete_device(device_id: str, owner_id: OwnerQuery) -> Response:
-        try:
+        with _registry_answers(device_id):
             await registry().delete(device_id, owner_id)
-        except DeviceNotFound as error:
-            raise _not_found(device_id) from error
-        except MqttAuthFailed as error:
-            raise _mqtt_auth_failed(error) from error
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.post("/devices/{device_id}/credentials/rotate")
     async def rotate_credentials(device_id: str, owner_id: OwnerQuery) -> RotatedCredentials:
-        try:
+        with _registry_answers(device_id):
             return await registry().rotate(device_id, owner_id)
-        except DeviceNotFound as error:
-            raise _not_found(device_id) from error
-        except MqttAuthFailed as error:
-            raise _mqtt_auth_failed(error) from error
 
     return router
