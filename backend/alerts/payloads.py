@@ -159,6 +159,25 @@ def parse_influxdb(data: Any, rule_id: str | None = None) -> Notification:
     )
 
 
+def _kapacitor_series(series: Any) -> tuple[dict[str, str], list[dict]]:
+    """The first series of a Kapacitor alert: its tags and its last (up to 5) rows."""
+    if not isinstance(series, dict):
+        raise PayloadInvalid("data.series[0]: an object")
+    raw_tags = series.get("tags") or {}
+    if not isinstance(raw_tags, dict):
+        raise PayloadInvalid("data.series[0].tags: an object")
+    tags = {str(k)[:64]: str(v)[:200] for k, v in raw_tags.items()}
+    columns, rows = series.get("columns") or [], series.get("values") or []
+    if not isinstance(columns, list) or not isinstance(rows, list):
+        raise PayloadInvalid("data.series[0]: columns and values are lists")
+    last_values = [
+        dict(zip(columns, row, strict=True))
+        for row in rows[-5:]
+        if isinstance(row, list) and len(row) == len(columns)
+    ]
+    return tags, last_values
+
+
 def parse_kapacitor(data: Any, rule_id: str) -> Notification:
     """One Kapacitor alert POST."""
     if not isinstance(data, dict):
@@ -174,26 +193,12 @@ def parse_kapacitor(data: Any, rule_id: str) -> Notification:
     series_list = payload.get("series") or []
     if not isinstance(series_list, list):
         raise PayloadInvalid("data.series: a list")
-    tags: dict[str, str] = {}
-    field_name, value, last_values = None, None, []
-    if series_list:
-        series = series_list[0]
-        if not isinstance(series, dict):
-            raise PayloadInvalid("data.series[0]: an object")
-        raw_tags = series.get("tags") or {}
-        if not isinstance(raw_tags, dict):
-            raise PayloadInvalid("data.series[0].tags: an object")
-        tags = {str(k)[:64]: str(v)[:200] for k, v in raw_tags.items()}
-        columns, rows = series.get("columns") or [], series.get("values") or []
-        if not isinstance(columns, list) or not isinstance(rows, list):
-            raise PayloadInvalid("data.series[0]: columns and values are lists")
-        for row in rows[-5:]:
-            if isinstance(row, list) and len(row) == len(columns):
-                last_values.append(dict(zip(columns, row, strict=True)))
-        if last_values and _number(last_values[-1].get("value")) is not None:
-            # TICKscripts conventionally alert on "value"; with other columns it is
-            # unknown which one the lambda judged, so all of them go into the details.
-            field_name, value = "value", _number(last_values[-1]["value"])
+    tags, last_values = _kapacitor_series(series_list[0]) if series_list else ({}, [])
+    field_name, value = None, None
+    if last_values and _number(last_values[-1].get("value")) is not None:
+        # TICKscripts conventionally alert on "value"; with other columns it is
+        # unknown which one the lambda judged, so all of them go into the details.
+        field_name, value = "value", _number(last_values[-1]["value"])
     return Notification(
         rule_id=rule_id,
         check_name=alert_id,

@@ -129,6 +129,16 @@ class StorageService:
         self.store = store
         self.window_ms = redelivery_window_ms
 
+    def _unknown_topic(self, message: QueueMessage, topic: str, batch: Batch) -> None:
+        # "unknown topic" is the metric label; the topic itself follows it.
+        reason = f"unknown topic: {topic[:200]!r}"
+        device = DEVICE_TOPIC.match(topic)
+        info = self.directory.lookup(device.group(1)) if device else None
+        if info is None:
+            batch.dead.append((message, reason))
+        else:
+            batch.reject(message, reason, info, received_at(message))
+
     def prepare(self, messages: Sequence[QueueMessage]) -> Batch:
         """Raises DirectoryUnavailable / TimeSeriesUnavailable: the caller retries."""
         batch = Batch()
@@ -137,14 +147,7 @@ class StorageService:
             topic = str(message.headers.get("topic", ""))
             match = TOPIC.match(topic)
             if not match:
-                # "unknown topic" is the metric label; the topic itself follows it.
-                reason = f"unknown topic: {topic[:200]!r}"
-                device = DEVICE_TOPIC.match(topic)
-                info = self.directory.lookup(device.group(1)) if device else None
-                if info is None:
-                    batch.dead.append((message, reason))
-                else:
-                    batch.reject(message, reason, info, received_at(message))
+                self._unknown_topic(message, topic, batch)
                 continue
             client_id, kind = match.groups()
             info = self.directory.lookup(client_id)
