@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
+
+from fieldline_backend.common import times
 
 INFLUX_LEVELS = {"ok": "ok", "info": "info", "warn": "warn", "crit": "crit", "unknown": "info"}
 KAPACITOR_LEVELS = {"OK": "ok", "INFO": "info", "WARNING": "warn", "CRITICAL": "crit"}
@@ -65,29 +65,10 @@ class Notification:
 
 
 def parse_time_ms(value: Any, what: str) -> int:
-    if isinstance(value, bool):
-        raise PayloadInvalid(f"{what}: a time is an RFC 3339 string or epoch nanoseconds")
-    if isinstance(value, int | float):
-        if not math.isfinite(value) or value < 0:
-            raise PayloadInvalid(f"{what}: not a time")
-        return int(value // 1_000_000)  # InfluxDB's numeric times are nanoseconds
-    if isinstance(value, str):
-        if not value.isascii():  # fromisoformat takes any character between date and time
-            raise PayloadInvalid(f"{what}: {value[:40]!r} is not an RFC 3339 time")
-        text = value.strip().replace("Z", "+00:00")
-        # Python before 3.11 takes at most 6 fractional digits; InfluxDB writes 9.
-        if "." in text:
-            head, tail = text.split(".", 1)
-            digits = re.match(r"[0-9]*", tail).group(0)
-            text = f"{head}.{digits[:6]}{tail[len(digits) :]}"
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            raise PayloadInvalid(f"{what}: {value!r} is not an RFC 3339 time") from None
-        if moment.tzinfo is None:
-            raise PayloadInvalid(f"{what}: {value!r} has no time zone")
-        return int(moment.timestamp() * 1000)
-    raise PayloadInvalid(f"{what}: missing or not a time")
+    try:
+        return times.parse_time_ms(value, what)
+    except times.TimeInvalid as error:
+        raise PayloadInvalid(str(error)) from None
 
 
 def _text(data: dict, key: str, required: bool = True, limit: int = 2000) -> str:

@@ -11,10 +11,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, HTTPException, Request, Response
 
 from fieldline_backend.alerts.gateway_calls import call, passthrough
-from fieldline_backend.alerts.payloads import PayloadInvalid, parse_time_ms
 from fieldline_backend.alerts.rules import RuleInvalid, validate_rule
 from fieldline_backend.common.durations import PREVIEW_MAX_PERIOD_MS, parse_duration
 from fieldline_backend.common.numbers import ascii_int
+from fieldline_backend.common.times import TimeInvalid, parse_time_ms
 from fieldline_backend.devices.client import DeviceNotFound, DevicesClientDep
 from fieldline_backend.gateway.auth import CurrentUser
 
@@ -59,7 +59,7 @@ def _preview_time(value: Any, name: str) -> int:
         number = ascii_int(value.strip())
     try:
         stamp = number if number is not None else parse_time_ms(value, name)
-    except PayloadInvalid as error:
+    except TimeInvalid as error:
         raise invalid(name, f"give epoch ms or an RFC 3339 time ({error})") from None
     if not 0 <= stamp <= MAX_TIME_MS:
         raise invalid(name, "must lie between 1970 and the year 9999")
