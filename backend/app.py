@@ -70,15 +70,16 @@ def _lifespan(
     ctx: Context, adapters: Adapters, components: list[Component]
 ) -> Callable[[FastAPI], Any]:
     needs_broker = ctx.settings.embedded_broker and set(BROKER_USERS) & set(ctx.services)
-    broker = adapters.embedded_broker if needs_broker else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx.database.migrate()
         started: list[Component] = []
+        broker = None
         try:
-            if broker is not None:
-                await broker.start()  # before the services: they connect to it
+            if needs_broker and adapters.embedded_broker is not None:  # made on first use
+                await adapters.embedded_broker.start()  # before the services use it
+                broker = adapters.embedded_broker
             for component in components:
                 await component.start()
                 started.append(component)
