@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from fieldline_backend.common.settings import SERVICES, Settings, load_settings
+from fieldline_backend.common.commands import (
+    CommandError,
+    add_data_dir,
+    add_ports,
+    settings_from,
+)
+from fieldline_backend.common.settings import SERVICES
+from fieldline_backend.ingestor import commands as ingestor_commands
+from fieldline_backend.simulator import commands as simulator_commands
+from fieldline_backend.storage import commands as storage_commands
 
-
-class CommandError(Exception):
-    """An error a person can act on; printed without a traceback."""
+# Commands the services contribute (`<service>/commands.py`, each with `register`).
+SERVICE_COMMANDS = (ingestor_commands, storage_commands, simulator_commands)
 
 
 EXAMPLES = """\
@@ -24,29 +32,6 @@ examples:
   FIELDLINE_DATABASE_URL=postgresql://fieldline@db/fieldline fieldline serve devices
   echo 's3cret-pass' | fieldline users create --username admin --password-stdin --admin
 """
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data-dir",
-        help="where the embedded defaults keep their files "
-        "(default: $FIELDLINE_DATA_DIR, else a per-user data folder)",
-    )
-
-
-def _ports(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--http-port", type=int, help="HTTP API port (default 8000)")
-    parser.add_argument("--http-host", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--mqtt-port", type=int, help="embedded MQTT broker port (default 1883)")
-
-
-def settings_from(args: argparse.Namespace) -> Settings:
-    return load_settings(
-        data_dir=getattr(args, "data_dir", None),
-        http_port=getattr(args, "http_port", None),
-        http_host=getattr(args, "http_host", None),
-        mqtt_port=getattr(args, "mqtt_port", None),
-    )
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -121,8 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example:\n  fieldline up --data-dir ./data --http-port 8080",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _common(up)
-    _ports(up)
+    add_data_dir(up)
+    add_ports(up)
     up.set_defaults(handler=cmd_up)
 
     serve = commands.add_parser(
@@ -134,8 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument("service", choices=SERVICES)
-    _common(serve)
-    _ports(serve)
+    add_data_dir(serve)
+    add_ports(serve)
     serve.set_defaults(handler=cmd_serve)
 
     migrate = commands.add_parser(
@@ -147,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
         "fieldline migrate",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _common(migrate)
+    add_data_dir(migrate)
     migrate.set_defaults(handler=cmd_migrate)
 
     users = commands.add_parser("users", help="manage user accounts")
@@ -159,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-stdin --admin",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _common(create)
+    add_data_dir(create)
     create.add_argument("--username", required=True)
     create.add_argument(
         "--password-stdin", action="store_true", help="read the password from stdin"
@@ -167,26 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--admin", action="store_true", help="may create other users")
     create.set_defaults(handler=cmd_users_create)
 
-    for register in extra_commands():
-        register(commands)
+    for module in SERVICE_COMMANDS:
+        module.register(commands)
     return parser
-
-
-def extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
-    """Commands a service contributes: `fieldline_backend.<service>.commands.register`."""
-    import importlib
-
-    found = []
-    for name in (*SERVICES, "simulator"):
-        module_name = f"fieldline_backend.{name}.commands"
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if not module_name.startswith(error.name or "?"):
-                raise
-            continue
-        found.append(module.register)
-    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:

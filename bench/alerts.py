@@ -66,6 +66,30 @@ def fill(store: InfluxStore, devices: list[str], now_ms: int, minutes: int = 5) 
         say(f"  wrote {min(start + 10_000, len(points))}/{len(points)} points")
 
 
+def make_rules(devices: list[str], shape: str) -> list[dict]:
+    """1000 threshold rules: one per device, or on selectors over groups of devices."""
+    rules = []
+    for index in range(1000):
+        where = (
+            {"device_id": devices[index]}
+            if shape == "per-device"
+            else {"selector": {"group": str(index % 100)}}
+        )
+        spec = validate_rule(
+            {
+                "name": f"r{index}",
+                "field": "temperature",
+                "condition": "above",
+                "crit": 30 + index % 5,
+                "for": "30s",
+                "recipients": ["x@y.z"],
+                **where,
+            }
+        )
+        rules.append({**spec, "id": f"rul-{shape}-{index}", "owner_id": "1", "updated_ms": 0})
+    return rules
+
+
 def bench_cycle(influx_url: str, cycles: int) -> dict:
     database = f"bench_alerts_{uuid.uuid4().hex[:8]}"
     store = InfluxStore(influx_url, database)
@@ -78,30 +102,6 @@ def bench_cycle(influx_url: str, cycles: int) -> dict:
         owned = [
             WatchedDevice(d, f"bench {i}", {"group": str(i % 100)}) for i, d in enumerate(devices)
         ]
-
-        def make_rules(shape: str) -> list[dict]:
-            rules = []
-            for index in range(1000):
-                where = (
-                    {"device_id": devices[index]}
-                    if shape == "per-device"
-                    else {"selector": {"group": str(index % 100)}}
-                )
-                spec = validate_rule(
-                    {
-                        "name": f"r{index}",
-                        "field": "temperature",
-                        "condition": "above",
-                        "crit": 30 + index % 5,
-                        "for": "30s",
-                        "recipients": ["x@y.z"],
-                        **where,
-                    }
-                )
-                rules.append(
-                    {**spec, "id": f"rul-{shape}-{index}", "owner_id": "1", "updated_ms": 0}
-                )
-            return rules
 
         baseline_one = []
         for _ in range(50):
@@ -122,7 +122,7 @@ def bench_cycle(influx_url: str, cycles: int) -> dict:
             "baseline_1000_queries_s": baseline_1000,
         }
         for shape in ("per-device", "selector-10"):
-            rules = make_rules(shape)
+            rules = make_rules(devices, shape)
             posted: list[int] = []
 
             async def fetch_rules(rules=rules):

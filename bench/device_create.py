@@ -48,7 +48,7 @@ SERVICES = ("gateway", "devices", "mqtt_auth")
 def bench_mosquitto_apply(count: int) -> None:
     from fieldline_backend.infra.broker import BrokerAccount
     from fieldline_backend.infra.broker.mosquitto import MosquittoFiles
-    from fieldline_backend.mqtt_auth.passwords import hash_password
+    from fieldline_backend.infra.broker.passwords import hash_password
 
     workdir = Path(tempfile.mkdtemp(prefix="fieldline-bench-apply-"))
     broker = MosquittoInstance(workdir / "mosquitto", free_port()).start()

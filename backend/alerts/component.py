@@ -14,7 +14,7 @@ from fieldline_backend.alerts.api import EXTRAS_KEY, router
 from fieldline_backend.alerts.outbox import Outbox
 from fieldline_backend.alerts.service import AlertService
 from fieldline_backend.common.component import Component
-from fieldline_backend.infra.mail import open_mailer
+from fieldline_backend.infra.adapters import Adapters
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +60,11 @@ class AlertsComponent(Component):
         return {"database": await asyncio.to_thread(database_ok)}
 
 
-def build(ctx) -> Component:
+def build(ctx, adapters: Adapters) -> Component:
     settings = ctx.settings
     outbox = Outbox(
         ctx.database,
-        open_mailer(settings),
+        adapters.open_mailer(),
         sender=settings.mail_from,
         reply_to=settings.mail_reply_to,
         retry_base=settings.alerts_retry_base,

@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from urllib.parse import quote
 
-from fieldline_backend.alerts.durations import format_duration
+from fieldline_backend.common.durations import format_duration
 
 SYMBOL = {"above": ">", "below": "<", "outside": "outside", "inside": "inside"}
 RECOVERED_SYMBOL = {"above": "<=", "below": ">=", "outside": "inside", "inside": "outside"}

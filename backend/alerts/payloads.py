@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
+
+from fieldline_backend.common import times
 
 INFLUX_LEVELS = {"ok": "ok", "info": "info", "warn": "warn", "crit": "crit", "unknown": "info"}
 KAPACITOR_LEVELS = {"OK": "ok", "INFO": "info", "WARNING": "warn", "CRITICAL": "crit"}
@@ -65,29 +65,10 @@ class Notification:
 
 
 def parse_time_ms(value: Any, what: str) -> int:
-    if isinstance(value, bool):
-        raise PayloadInvalid(f"{what}: a time is an RFC 3339 string or epoch nanoseconds")
-    if isinstance(value, int | float):
-        if not math.isfinite(value) or value < 0:
-            raise PayloadInvalid(f"{what}: not a time")
-        return int(value // 1_000_000)  # InfluxDB's numeric times are nanoseconds
-    if isinstance(value, str):
-        if not value.isascii():  # fromisoformat takes any character between date and time
-            raise PayloadInvalid(f"{what}: {value[:40]!r} is not an RFC 3339 time")
-        text = value.strip().replace("Z", "+00:00")
-        # Python before 3.11 takes at most 6 fractional digits; InfluxDB writes 9.
-        if "." in text:
-            head, tail = text.split(".", 1)
-            digits = re.match(r"[0-9]*", tail).group(0)
-            text = f"{head}.{digits[:6]}{tail[len(digits) :]}"
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            raise PayloadInvalid(f"{what}: {value!r} is not an RFC 3339 time") from None
-        if moment.tzinfo is None:
-            raise PayloadInvalid(f"{what}: {value!r} has no time zone")
-        return int(moment.timestamp() * 1000)
-    raise PayloadInvalid(f"{what}: missing or not a time")
+    try:
+        return times.parse_time_ms(value, what)
+    except times.TimeInvalid as error:
+        raise PayloadInvalid(str(error)) from None
 
 
 def _text(data: dict, key: str, required: bool = True, limit: int = 2000) -> str:
@@ -159,6 +140,25 @@ def parse_influxdb(data: Any, rule_id: str | None = None) -> Notification:
     )
 
 
+def _kapacitor_series(series: Any) -> tuple[dict[str, str], list[dict]]:
+    """The first series of a Kapacitor alert: its tags and its last (up to 5) rows."""
+    if not isinstance(series, dict):
+        raise PayloadInvalid("data.series[0]: an object")
+    raw_tags = series.get("tags") or {}
+    if not isinstance(raw_tags, dict):
+        raise PayloadInvalid("data.series[0].tags: an object")
+    tags = {str(k)[:64]: str(v)[:200] for k, v in raw_tags.items()}
+    columns, rows = series.get("columns") or [], series.get("values") or []
+    if not isinstance(columns, list) or not isinstance(rows, list):
+        raise PayloadInvalid("data.series[0]: columns and values are lists")
+    last_values = [
+        dict(zip(columns, row, strict=True))
+        for row in rows[-5:]
+        if isinstance(row, list) and len(row) == len(columns)
+    ]
+    return tags, last_values
+
+
 def parse_kapacitor(data: Any, rule_id: str) -> Notification:
     """One Kapacitor alert POST."""
     if not isinstance(data, dict):
@@ -174,26 +174,12 @@ def parse_kapacitor(data: Any, rule_id: str) -> Notification:
     series_list = payload.get("series") or []
     if not isinstance(series_list, list):
         raise PayloadInvalid("data.series: a list")
-    tags: dict[str, str] = {}
-    field_name, value, last_values = None, None, []
-    if series_list:
-        series = series_list[0]
-        if not isinstance(series, dict):
-            raise PayloadInvalid("data.series[0]: an object")
-        raw_tags = series.get("tags") or {}
-        if not isinstance(raw_tags, dict):
-            raise PayloadInvalid("data.series[0].tags: an object")
-        tags = {str(k)[:64]: str(v)[:200] for k, v in raw_tags.items()}
-        columns, rows = series.get("columns") or [], series.get("values") or []
-        if not isinstance(columns, list) or not isinstance(rows, list):
-            raise PayloadInvalid("data.series[0]: columns and values are lists")
-        for row in rows[-5:]:
-            if isinstance(row, list) and len(row) == len(columns):
-                last_values.append(dict(zip(columns, row, strict=True)))
-        if last_values and _number(last_values[-1].get("value")) is not None:
-            # TICKscripts conventionally alert on "value"; with other columns it is
-            # unknown which one the lambda judged, so all of them go into the details.
-            field_name, value = "value", _number(last_values[-1]["value"])
+    tags, last_values = _kapacitor_series(series_list[0]) if series_list else ({}, [])
+    field_name, value = None, None
+    if last_values and _number(last_values[-1].get("value")) is not None:
+        # TICKscripts conventionally alert on "value"; with other columns it is
+        # unknown which one the lambda judged, so all of them go into the details.
+        field_name, value = "value", _number(last_values[-1]["value"])
     return Notification(
         rule_id=rule_id,
         check_name=alert_id,

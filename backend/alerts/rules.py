@@ -18,7 +18,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from fieldline_backend.alerts.durations import format_duration, parse_duration
+from fieldline_backend.common.durations import format_duration, parse_duration
 
 KINDS = ("threshold", "deadman", "external")
 CONDITIONS = ("above", "below", "outside", "inside")
@@ -131,7 +131,23 @@ def _check_clear(condition: str, top, clear) -> None:
 
 
 def validate_rule(data: Any) -> dict:
-    """The normal form of a rule (what is stored), or RuleInvalid naming the field."""
+    """The normal form of a rule (what is stored), or RuleInvalid naming the field.
+
+    Checked in a fixed order (the first fault is the one named): the fields every kind
+    has, then what it watches (device or selector), then a threshold rule's thresholds."""
+    rule = _common_fields(data)
+    if rule["kind"] == "external":
+        return rule
+    _target(data, rule)
+    if rule["kind"] == "deadman":
+        if rule["for_s"] <= 0:
+            raise RuleInvalid("for", "a deadman needs a silence duration, e.g. '10m'")
+        return rule
+    _thresholds(data, rule)
+    return rule
+
+
+def _common_fields(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise RuleInvalid("body", "a rule is a JSON object")
     unknown = sorted(set(data) - KNOWN_KEYS)
@@ -169,9 +185,11 @@ def validate_rule(data: Any) -> dict:
         rule["repeat_every_s"] = _duration("repeat_every", repeat)
         if rule["repeat_every_s"] < 1:
             raise RuleInvalid("repeat_every", "repeat at most once a second, or give null/never")
-    if kind == "external":
-        return rule
+    return rule
 
+
+def _target(data: dict, rule: dict[str, Any]) -> None:
+    """Exactly one of device_id or selector."""
     device_id, selector = data.get("device_id"), data.get("selector")
     if (device_id is None) == (selector is None):
         raise RuleInvalid("device_id", "give exactly one of device_id or selector")
@@ -181,11 +199,10 @@ def validate_rule(data: Any) -> dict:
         rule["device_id"] = device_id
     else:
         rule["selector"] = _selector(selector)
-    if kind == "deadman":
-        if rule["for_s"] <= 0:
-            raise RuleInvalid("for", "a deadman needs a silence duration, e.g. '10m'")
-        return rule
 
+
+def _thresholds(data: dict, rule: dict[str, Any]) -> None:
+    """A threshold rule's field, condition and warn/crit/clear, in a consistent order."""
     field = data.get("field")
     if not isinstance(field, str) or not FIELD_NAME.match(field):
         raise RuleInvalid("field", "name a telemetry value, e.g. 'temperature'")
@@ -205,7 +222,6 @@ def validate_rule(data: Any) -> dict:
         top = rule["crit"] if rule["crit"] is not None else rule["warn"]
         _check_clear(condition, top, rule["clear"])
     rule["field"], rule["condition"] = field, condition
-    return rule
 
 
 def rule_to_json(rule: dict) -> dict:

@@ -1,18 +1,15 @@
 """What a service contributes to a process: HTTP routes and background work.
 
-Each service package has `component.py` with `build(ctx) -> Component`; the
-composition root (fieldline_backend.app) decides which run in this process.
+Each service package has `component.py` with `build(ctx, adapters) -> Component`
+(common/context.py, infra/adapters.py); the composition root (fieldline_backend.app)
+decides which run in this process.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from fastapi import APIRouter
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass

@@ -126,11 +126,12 @@ def channel_label(channel: str | None) -> str:
 
 class QueueDepthCollector:
     """`fieldline_queue_messages{queue=...}`: messages waiting in telemetry.storage and
-    telemetry.dead, asked from RabbitMQ (passive declare) or counted in the local queue
-    file. A failed read yields no sample (and a log line), never a failed scrape."""
+    telemetry.dead, asked from the queue port's probe (infra.queue.QueueProbe). A failed
+    read yields no sample (and a log line), never a failed scrape."""
 
-    def __init__(self, settings):
-        self.settings = settings
+    def __init__(self, probe, queues: tuple[str, ...]):
+        self.probe = probe  # infra.queue.QueueProbe
+        self.queues = queues
 
     def describe(self):
         return []  # unchecked collector: the queue may be away when it is registered
@@ -140,56 +141,26 @@ class QueueDepthCollector:
             "fieldline_queue_messages", "Messages waiting in the queue", labels=["queue"]
         )
         try:
-            for queue, depth in queue_depths(self.settings).items():
-                family.add_metric([queue], depth)
+            for queue in self.queues:
+                family.add_metric([queue], self.probe.depth(queue))
         except Exception as error:  # the queue being down must not break /metrics
             log.info("queue depth not available: %s", error)
         yield family
 
 
-def queue_depths(settings) -> dict[str, int]:
-    from fieldline_backend.infra.queue import DEAD_QUEUE, STORAGE_QUEUE, local_queue_path
-
-    if settings.amqp_url:
-        import pika
-
-        from fieldline_backend.infra.queue.rabbitmq import parameters
-
-        params = parameters(settings.amqp_url)
-        params.socket_timeout = 2
-        params.blocked_connection_timeout = 2
-        connection = pika.BlockingConnection(params)
-        try:
-            channel = connection.channel()
-            return {
-                queue: channel.queue_declare(queue, passive=True).method.message_count
-                for queue in (STORAGE_QUEUE, DEAD_QUEUE)
-            }
-        finally:
-            connection.close()
-    import sqlite3
-
-    path = local_queue_path(settings)
-    if not path.exists():
-        return {}
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2) as db:
-        return {
-            STORAGE_QUEUE: db.execute("SELECT count(*) FROM messages").fetchone()[0],
-            DEAD_QUEUE: db.execute("SELECT count(*) FROM dead_letters").fetchone()[0],
-        }
-
-
 _queue_collector: QueueDepthCollector | None = None
 
 
-def watch_queue_depth(settings, registry: CollectorRegistry = REGISTRY) -> None:
-    """Report the queue depth from this process (once per process; the last settings win)."""
+def watch_queue_depth(
+    probe, queues: tuple[str, ...], registry: CollectorRegistry = REGISTRY
+) -> None:
+    """Report the queue depth from this process (once per process; the last one wins)."""
     global _queue_collector
     if _queue_collector is None:
-        _queue_collector = QueueDepthCollector(settings)
+        _queue_collector = QueueDepthCollector(probe, queues)
         registry.register(_queue_collector)
     else:
-        _queue_collector.settings = settings
+        _queue_collector.probe, _queue_collector.queues = probe, queues
 
 
 PROCESS_SERVICES = Gauge(

@@ -34,20 +34,16 @@ def database_reachable(database) -> bool:
         return False
 
 
-def queue_reachable(settings) -> bool:
+def queue_reachable(probe) -> bool:
     """RabbitMQ answers an AMQP handshake and knows the storage queue (local queue: the
-    file is usable)."""
-    from fieldline_backend.common.metrics import queue_depths
-
-    try:
-        queue_depths(settings)
+    file is usable). `probe` is the queue port's infra.queue.QueueProbe."""
+    if probe.reachable():
         return True
-    except Exception as error:
-        log.info("readiness: queue unreachable: %s", error)
-        return False
+    log.info("readiness: queue unreachable")
+    return False
 
 
-async def shared_checks(ctx) -> dict[str, bool]:
+async def shared_checks(ctx, queue_probe) -> dict[str, bool]:
     """The database and queue checks this process's services call for."""
     checks: dict[str, bool] = {}
     services = set(ctx.services)
@@ -55,7 +51,7 @@ async def shared_checks(ctx) -> dict[str, bool]:
     if services & set(DATABASE_SERVICES):
         jobs["database"] = asyncio.to_thread(database_reachable, ctx.database)
     if services & set(QUEUE_SERVICES):
-        jobs["queue"] = asyncio.to_thread(queue_reachable, ctx.settings)
+        jobs["queue"] = asyncio.to_thread(queue_reachable, queue_probe)
     for name, job in jobs.items():
         try:
             checks[name] = await asyncio.wait_for(job, CHECK_TIMEOUT_S + 2)

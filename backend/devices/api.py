@@ -3,7 +3,8 @@ explicit in every call; the gateway maps public requests onto these."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
@@ -17,6 +18,7 @@ from fieldline_backend.devices.schemas import (
     DeviceFields,
     DeviceWithCredentials,
     RotatedCredentials,
+    parse_tags,
 )
 from fieldline_backend.devices.service import DeviceNotFound, DeviceRegistry
 
@@ -42,17 +44,15 @@ def _mqtt_auth_failed(error: MqttAuthFailed) -> HTTPException:
     )
 
 
-def parse_tags(tag: list[str]) -> dict[str, str]:
-    tags = {}
-    for item in tag:
-        key, sep, value = item.partition(":")
-        if not sep or not key:
-            raise HTTPException(
-                422,
-                f"tag filter {item!r} must read key:value, e.g. tag=room:kitchen",
-            )
-        tags[key] = value
-    return tags
+@contextmanager
+def _registry_answers(device_id: str) -> Iterator[None]:
+    """The registry's failures as this API's answers (404, 503 with Retry-After)."""
+    try:
+        yield
+    except DeviceNotFound as error:
+        raise _not_found(device_id) from error
+    except MqttAuthFailed as error:
+        raise _mqtt_auth_failed(error) from error
 
 
 def build_router(registry: Callable[[], DeviceRegistry]) -> APIRouter:
@@ -78,37 +78,23 @@ def build_router(registry: Callable[[], DeviceRegistry]) -> APIRouter:
 
     @router.get("/devices/{device_id}")
     async def get_device(device_id: str, owner_id: OwnerQuery | None = None) -> Device:
-        try:
+        with _registry_answers(device_id):
             return await registry().get(device_id, owner_id)
-        except DeviceNotFound as error:
-            raise _not_found(device_id) from error
 
     @router.patch("/devices/{device_id}")
     async def change_device(device_id: str, owner_id: OwnerQuery, body: DeviceChange) -> Device:
-        try:
+        with _registry_answers(device_id):
             return await registry().change(device_id, owner_id, body.changes())
-        except DeviceNotFound as error:
-            raise _not_found(device_id) from error
-        except MqttAuthFailed as error:
-            raise _mqtt_auth_failed(error) from error
 
     @router.delete("/devices/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
     async def delete_device(device_id: str, owner_id: OwnerQuery) -> Response:
-        try:
+        with _registry_answers(device_id):
             await registry().delete(device_id, owner_id)
-        except DeviceNotFound as error:
-            raise _not_found(device_id) from error
-        except MqttAuthFailed as error:
-            raise _mqtt_auth_failed(error) from error
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.post("/devices/{device_id}/credentials/rotate")
     async def rotate_credentials(device_id: str, owner_id: OwnerQuery) -> RotatedCredentials:
-        try:
+        with _registry_answers(device_id):
             return await registry().rotate(device_id, owner_id)
-        except DeviceNotFound as error:
-            raise _not_found(device_id) from error
-        except MqttAuthFailed as error:
-            raise _mqtt_auth_failed(error) from error
 
     return router

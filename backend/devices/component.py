@@ -35,7 +35,7 @@ class DevicesComponent(Component):
             self.registry = None
 
 
-def build(ctx) -> Component:
+def build(ctx, adapters) -> Component:  # devices uses no adapter of its own
     component = DevicesComponent(name="devices", ctx=ctx)
     component.routers.append(build_router(component.get_registry))
     return component

@@ -13,6 +13,7 @@ import math
 import re
 from datetime import datetime
 
+from fastapi import HTTPException
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 NAME_MAX = 128
@@ -161,3 +162,17 @@ class DeviceWithCredentials(Device):
 
 class RotatedCredentials(BaseModel):
     mqtt: MqttCredentials = Field(description="shown once: the old password stops working")
+
+
+def parse_tags(tag: list[str]) -> dict[str, str]:
+    """`?tag=key:value` filters (devices API and gateway alike) -> {key: value}."""
+    tags = {}
+    for item in tag:
+        key, sep, value = item.partition(":")
+        if not sep or not key:
+            raise HTTPException(
+                422,
+                f"tag filter {item!r} must read key:value, e.g. tag=room:kitchen",
+            )
+        tags[key] = value
+    return tags

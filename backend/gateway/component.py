@@ -46,7 +46,7 @@ class GatewayComponent(Component):
         await close_devices_client(self.ctx)
 
 
-def build(ctx) -> Component:
+def build(ctx, adapters) -> Component:  # the gateway uses no adapter of its own
     from fieldline_backend.console.routes import console_routers  # the web console at /
 
     accounts_for(ctx)

@@ -35,7 +35,7 @@ def _settled(forwarder, publisher, quiet_seconds: float, last_change: list) -> b
 
 
 def cmd_retire(args: argparse.Namespace) -> int:
-    from fieldline_backend.cli import CommandError, settings_from
+    from fieldline_backend.common.commands import CommandError, settings_from
     from fieldline_backend.infra.broker import backend_credentials
     from fieldline_backend.infra.queue.rabbitmq import RabbitPublisher
     from fieldline_backend.ingestor.forwarder import Forwarder

@@ -12,11 +12,11 @@ import logging
 import socket
 
 from fieldline_backend.common.component import Component
+from fieldline_backend.infra.adapters import Adapters
 from fieldline_backend.infra.broker import backend_credentials
-from fieldline_backend.infra.queue import local_queue_path, open_publisher
+from fieldline_backend.infra.queue import local_queue_path
 from fieldline_backend.infra.queue.local import LocalQueue
 from fieldline_backend.ingestor.api import router
-from fieldline_backend.ingestor.embedded import PLUGIN
 from fieldline_backend.ingestor.forwarder import STATUS, Forwarder
 from fieldline_backend.ingestor.relay import LocalToQueueRelay
 
@@ -28,30 +28,18 @@ def ingestor_client_id(settings) -> str:
 
 
 class IngestorComponent(Component):
-    def __init__(self, ctx):
+    def __init__(self, ctx, adapters: Adapters):
         super().__init__(name="ingestor", routers=[router])
         self.ctx = ctx
+        self.adapters = adapters  # on the embedded broker, app added our capture plugin
         ctx.extras["ingestor"] = self
         self.publisher = None
         self.forwarder: Forwarder | None = None
         self.relay: LocalToQueueRelay | None = None
-        settings = ctx.settings
-        if settings.embedded_broker:
-            plugins = ctx.extras.setdefault("embedded_broker_plugins", {})
-            plugins[PLUGIN] = {"queue_path": str(local_queue_path(settings))}
 
     async def start(self) -> None:
         settings = self.ctx.settings
-        if settings.amqp_url:
-            from fieldline_backend.infra.queue.rabbitmq import RabbitPublisher
-
-            self.publisher = RabbitPublisher(
-                settings.amqp_url,
-                quorum=settings.amqp_quorum,
-                max_in_flight=settings.ingestor_max_in_flight,
-            )
-        else:
-            self.publisher = open_publisher(settings)
+        self.publisher = self.adapters.open_publisher()
         host, port = settings.broker_address
         username, password = backend_credentials(settings)
         if settings.embedded_broker:
@@ -83,5 +71,5 @@ class IngestorComponent(Component):
         return {"broker": bool(self.forwarder and self.forwarder.connected.is_set())}
 
 
-def build(ctx) -> Component:
-    return IngestorComponent(ctx)
+def build(ctx, adapters: Adapters) -> Component:
+    return IngestorComponent(ctx, adapters)

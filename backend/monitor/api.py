@@ -9,11 +9,12 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, StrictInt
 
 from fieldline_backend.alerts.rules import RuleInvalid, validate_rule
+from fieldline_backend.common.durations import PREVIEW_MAX_PERIOD_MS
 from fieldline_backend.common.internal import InternalOnly
 from fieldline_backend.monitor.preview import preview
 
 EXTRAS_KEY = "monitor.component"
-MAX_PERIOD_MS = 92 * 86400 * 1000
+MAX_PERIOD_MS = PREVIEW_MAX_PERIOD_MS
 
 router = APIRouter(
     prefix="/internal/monitor", tags=["internal: monitor"], dependencies=[InternalOnly]

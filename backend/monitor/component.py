@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from fieldline_backend.common.component import Component
+from fieldline_backend.infra.adapters import Adapters
 from fieldline_backend.infra.timeseries import TimeSeriesStore
 from fieldline_backend.monitor.api import EXTRAS_KEY, router
 from fieldline_backend.monitor.devices import WatchedDevice, select_devices
@@ -25,15 +26,15 @@ class AlertsUnavailable(RuntimeError):
 @dataclass
 class MonitorComponent(Component):
     ctx: object = None
+    adapters: Adapters | None = None
     monitor: Monitor | None = None
     _task: asyncio.Task | None = None
     _clients: list = field(default_factory=list)
 
     @cached_property
     def store(self) -> TimeSeriesStore:
-        from fieldline_backend.infra.timeseries import open_timeseries
-
-        store = open_timeseries(self.ctx.settings)
+        assert self.adapters is not None
+        store = self.adapters.open_timeseries()
         store.ensure_schema()
         return store
 
@@ -106,7 +107,7 @@ class MonitorComponent(Component):
             self.store.close()
 
 
-def build(ctx) -> Component:
-    component = MonitorComponent(name="monitor", routers=[router], ctx=ctx)
+def build(ctx, adapters: Adapters) -> Component:
+    component = MonitorComponent(name="monitor", routers=[router], ctx=ctx, adapters=adapters)
     ctx.extras[EXTRAS_KEY] = component
     return component

@@ -202,23 +202,7 @@ class Monitor:
         """Every threshold rule in bulk: rules reading the same field share queries over
         the union of their devices (chunks of QUERY_DEVICES), each from the oldest
         cursor among them; every rule then takes its devices' new readings."""
-        wanted: dict[str, dict[str, int]] = {}  # field -> device -> start
-        for rule, devices in pairs:
-            starts = wanted.setdefault(rule["field"], {})
-            for device in devices:
-                start = self._start_of(rule, self.tracks.get((rule["id"], device.id)), now)
-                starts[device.id] = min(starts.get(device.id, start), start)
-        recent_from = now - self.late_after_ms - int(2 * self.interval_s * 1000)
-        calls = []
-        for field_name, starts in wanted.items():
-            # Devices far behind (back from an outage) are queried apart, so the others
-            # are not re-read from the distant past.
-            recent = [d for d, start in starts.items() if start >= recent_from]
-            behind = [d for d, start in starts.items() if start < recent_from]
-            for group in (recent, behind):
-                for first in range(0, len(group), QUERY_DEVICES):
-                    chunk = group[first : first + QUERY_DEVICES]
-                    calls.append((field_name, chunk, min(starts[d] for d in chunk)))
+        calls = self._plan_queries(pairs, now)
 
         async def run(field_name, chunk, start):
             found = await self._query(
@@ -226,18 +210,9 @@ class Monitor:
             )
             return field_name, found
 
-        readings: dict[tuple[str, str], list] = {}
-        failed: set[str] = set()
         results = await asyncio.gather(*(run(*call) for call in calls), return_exceptions=True)
         report.queries += len(calls)
-        for call, result in zip(calls, results, strict=True):
-            if isinstance(result, BaseException):
-                failed.add(call[0])
-                report.errors.append(f"field {call[0]!r}: {type(result).__name__}: {result}")
-                continue
-            field_name, found = result
-            for device_id, fields in found.items():
-                readings[(field_name, device_id)] = fields.get(field_name, [])
+        readings, failed = _sort_results(calls, results, report)
         out = []
         for rule, devices in pairs:
             if rule["field"] in failed:
@@ -249,18 +224,32 @@ class Monitor:
                 out += self._advance(rule, device, key, track, series, now)
         return out
 
+    def _plan_queries(self, pairs, now) -> list[tuple[str, list[str], int]]:
+        """(field, device chunk, start) per query: devices far behind apart."""
+        wanted: dict[str, dict[str, int]] = {}  # field -> device -> start
+        for rule, devices in pairs:
+            starts = wanted.setdefault(rule["field"], {})
+            for device in devices:
+                start = self._start_of(rule, self.tracks.get((rule["id"], device.id)), now)
+                starts[device.id] = min(starts.get(device.id, start), start)
+        recent_from = now - self.late_after_ms - int(2 * self.interval_s * 1000)
+        calls: list[tuple[str, list[str], int]] = []
+        for field_name, starts in wanted.items():
+            # Devices far behind (back from an outage) are queried apart, so the others
+            # are not re-read from the distant past.
+            recent = [d for d, start in starts.items() if start >= recent_from]
+            behind = [d for d, start in starts.items() if start < recent_from]
+            for group in (recent, behind):
+                for first in range(0, len(group), QUERY_DEVICES):
+                    chunk = group[first : first + QUERY_DEVICES]
+                    calls.append((field_name, chunk, min(starts[d] for d in chunk)))
+
+        return calls
+
     def _advance(self, rule, device, key, track: Track, series, now) -> list:
         out = []
         warming = track.cursor is None
-        fresh, late = [], []
-        for ts, value in series:
-            if track.cursor is not None and ts <= track.cursor:
-                continue
-            if isinstance(value, bool | int | float):
-                if not warming and now - ts > self.late_after_ms:
-                    late.append((ts, float(value)))
-                else:
-                    fresh.append((ts, float(value)))
+        fresh, late = self._split_new(track, series, now, warming)
         for ts, value in fresh:
             track.state.feed(rule, ts, value)
         if late and len(track.backlog) < MAX_BACKLOG_READINGS:
@@ -281,6 +270,19 @@ class Monitor:
         if level != track.posted:
             out.append((key, level, threshold_payload(rule, device, level, track.state, now)))
         return out
+
+    def _split_new(self, track: Track, series, now, warming: bool) -> tuple[list, list]:
+        """The numeric readings after the cursor: (fresh, late); none late while warming."""
+        fresh, late = [], []
+        for ts, value in series:
+            if track.cursor is not None and ts <= track.cursor:
+                continue
+            if isinstance(value, bool | int | float):
+                if not warming and now - ts > self.late_after_ms:
+                    late.append((ts, float(value)))
+                else:
+                    fresh.append((ts, float(value)))
+        return fresh, late
 
     # ---- schedule ----------------------------------------------------------------------
 
@@ -308,3 +310,18 @@ class Monitor:
                     type(error).__name__, error, self.interval_s,
                 )  # fmt: skip
             await asyncio.sleep(max(self.interval_s - (time.monotonic() - started), 0.05))
+
+
+def _sort_results(calls, results, report) -> tuple[dict[tuple[str, str], list], set[str]]:
+    """Readings per (field, device), and the fields whose query failed (reported)."""
+    readings: dict[tuple[str, str], list] = {}
+    failed: set[str] = set()
+    for call, result in zip(calls, results, strict=True):
+        if isinstance(result, BaseException):
+            failed.add(call[0])
+            report.errors.append(f"field {call[0]!r}: {type(result).__name__}: {result}")
+            continue
+        field_name, found = result
+        for device_id, fields in found.items():
+            readings[(field_name, device_id)] = fields.get(field_name, [])
+    return readings, failed

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Response, status
@@ -70,6 +71,15 @@ def _not_found(client_id: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"no MQTT account for client id {client_id!r}")
 
 
+@contextmanager
+def _known(client_id: str) -> Iterator[None]:
+    """AccountNotFound as a 404 naming the client id."""
+    try:
+        yield
+    except AccountNotFound as error:
+        raise _not_found(client_id) from error
+
+
 def build_router(accounts: Callable[[], MqttAccounts]) -> APIRouter:
     router = APIRouter(
         prefix="/internal", tags=["internal: mqtt_auth"], dependencies=[InternalOnly]
@@ -92,27 +102,21 @@ def build_router(accounts: Callable[[], MqttAccounts]) -> APIRouter:
 
     @router.post("/mqtt-accounts/{client_id}/rotate")
     async def rotate_password(client_id: str) -> CredentialsOut:
-        try:
+        with _known(client_id):
             return _credentials(await accounts().rotate(client_id))
-        except AccountNotFound as error:
-            raise _not_found(client_id) from error
 
     @router.patch("/mqtt-accounts/{client_id}")
     async def update_account(client_id: str, body: AccountPatch) -> DeviceInfoOut:
-        try:
+        with _known(client_id):
             info = await accounts().update(
                 client_id, enabled=body.enabled, name=body.name, metadata=body.metadata
             )
-        except AccountNotFound as error:
-            raise _not_found(client_id) from error
         return _info(info)
 
     @router.delete("/mqtt-accounts/{client_id}", status_code=status.HTTP_204_NO_CONTENT)
     async def delete_account(client_id: str) -> Response:
-        try:
+        with _known(client_id):
             await accounts().delete(client_id)
-        except AccountNotFound as error:
-            raise _not_found(client_id) from error
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.get("/devices/by-client/{client_id}")

@@ -9,10 +9,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from fieldline_backend.app import Context
 from fieldline_backend.common.component import Component
-from fieldline_backend.infra.broker import BrokerAccess, backend_account
-from fieldline_backend.infra.broker.mosquitto import MosquittoFiles, UnmanagedBroker
+from fieldline_backend.common.context import Context
+from fieldline_backend.infra.adapters import Adapters
+from fieldline_backend.infra.broker import backend_account
 from fieldline_backend.mqtt_auth.api import build_router
 from fieldline_backend.mqtt_auth.repository import AccountRepository
 from fieldline_backend.mqtt_auth.service import MqttAccounts
@@ -22,43 +22,13 @@ log = logging.getLogger(__name__)
 RESYNC_SECONDS = 60.0
 
 
-def broker_for(ctx: Context) -> BrokerAccess:
-    """The broker adapter: the in-process amqtt, Mosquitto's files, or none."""
-    settings = ctx.settings
-    if settings.embedded_broker:
-        broker = ctx.extras.get("embedded_broker")
-        if broker is None:
-            raise RuntimeError(
-                "mqtt_auth runs on the embedded broker but none was started in this "
-                "process; start it through fieldline_backend.app.build_runtime"
-            )
-        return broker
-    files = (settings.mosquitto_password_file, settings.mosquitto_acl_file)
-    if all(files):
-        return MosquittoFiles(
-            password_file=settings.mosquitto_password_file,
-            acl_file=settings.mosquitto_acl_file,
-            pid_file=settings.mosquitto_pid_file,
-            address=settings.broker_address,
-            tls=(settings.mqtt_url or "").startswith(("mqtts:", "ssl:")),
-        )
-    log.warning(
-        "FIELDLINE_MQTT_URL is set but FIELDLINE_MOSQUITTO_PASSWORD_FILE / _ACL_FILE are "
-        "not: device accounts are kept in the database only and the broker is not "
-        "updated; set both (and FIELDLINE_MOSQUITTO_PID_FILE) to let mqtt_auth manage it"
-    )
-    return UnmanagedBroker()
-
-
 @dataclass
 class MqttAuthComponent(Component):
-    ctx: Context | None = None
     accounts: MqttAccounts | None = None
     _resync: asyncio.Task | None = None
 
     async def start(self) -> None:
-        assert self.ctx is not None and self.accounts is not None
-        self.accounts.broker = broker_for(self.ctx)
+        assert self.accounts is not None
         await self.accounts.sync_broker(
             changed=False
         )  # a fresh broker admits exactly the enabled devices
@@ -102,14 +72,14 @@ def storage_cache_invalidator(ctx: Context) -> Callable[[str], Awaitable[None]] 
     return invalidate
 
 
-def build(ctx: Context) -> Component:
+def build(ctx: Context, adapters: Adapters) -> Component:
     accounts = MqttAccounts(
         repository=AccountRepository(ctx.database),
-        broker=UnmanagedBroker(),  # replaced on start, once the broker exists
+        broker=adapters.broker,  # the embedded one is started by app before us
         backend=backend_account(ctx.settings),
         on_device_changed=storage_cache_invalidator(ctx),
     )
     ctx.extras["mqtt_accounts"] = accounts
-    component = MqttAuthComponent(name="mqtt_auth", ctx=ctx, accounts=accounts)
+    component = MqttAuthComponent(name="mqtt_auth", accounts=accounts)
     component.routers.append(build_router(lambda: accounts))
     return component

@@ -9,8 +9,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fieldline_backend.infra.broker import RESERVED_USERNAMES, BrokerAccess, BrokerAccount
+from fieldline_backend.infra.broker.passwords import generate_password, hash_password
 from fieldline_backend.mqtt_auth import acl
-from fieldline_backend.mqtt_auth.passwords import generate_password, hash_password
 from fieldline_backend.mqtt_auth.repository import AccountExists, AccountRecord, AccountRepository
 
 log = logging.getLogger(__name__)

@@ -43,7 +43,7 @@ def _positive(kind):
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from fieldline_backend.cli import CommandError
+    from fieldline_backend.common.commands import CommandError
     from fieldline_backend.simulator.demo import DemoError, DemoOptions, run_demo
 
     options = DemoOptions(
@@ -62,7 +62,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from fieldline_backend.cli import CommandError
+    from fieldline_backend.common.commands import CommandError
     from fieldline_backend.simulator.simulate import SimulateError, SimulateOptions, run_simulate
 
     options = SimulateOptions(
@@ -85,7 +85,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    from fieldline_backend.cli import _common, _ports
+    from fieldline_backend.common.commands import add_data_dir, add_ports
 
     demo = commands.add_parser(
         "demo",
@@ -96,8 +96,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         epilog=DEMO_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _common(demo)
-    _ports(demo)
+    add_data_dir(demo)
+    add_ports(demo)
     demo.add_argument("--devices", type=_positive(int), default=5, help="how many (default 5)")
     demo.add_argument(
         "--speed",

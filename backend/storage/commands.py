@@ -23,7 +23,7 @@ def _preview(body: bytes, width: int = 80) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from fieldline_backend.cli import CommandError, settings_from
+    from fieldline_backend.common.commands import CommandError, settings_from
 
     try:
         letters = open_dead_letters(settings_from(args)).list(args.limit)
@@ -50,7 +50,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from fieldline_backend.cli import CommandError, settings_from
+    from fieldline_backend.common.commands import CommandError, settings_from
 
     try:
         count = open_dead_letters(settings_from(args)).replay(args.limit)

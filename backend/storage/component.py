@@ -7,12 +7,8 @@ import logging
 from dataclasses import dataclass, field
 
 from fieldline_backend.common.component import Component
-from fieldline_backend.infra.queue import open_consumer
-from fieldline_backend.infra.timeseries import (
-    TimeSeriesStore,
-    TimeSeriesUnavailable,
-    open_timeseries,
-)
+from fieldline_backend.infra.adapters import Adapters
+from fieldline_backend.infra.timeseries import TimeSeriesStore, TimeSeriesUnavailable
 from fieldline_backend.storage.api import router
 from fieldline_backend.storage.devices import DeviceDirectory
 from fieldline_backend.storage.service import StorageService
@@ -33,14 +29,15 @@ class Storage:
 
 
 class StorageComponent(Component):
-    def __init__(self, ctx):
+    def __init__(self, ctx, adapters: Adapters):
         super().__init__(name="storage", routers=[router])
         self.ctx = ctx
+        self.adapters = adapters
         self.storage: Storage | None = None
 
     def _build(self) -> Storage:
         settings = self.ctx.settings
-        store = open_timeseries(settings)
+        store = self.adapters.open_timeseries()
         directory = DeviceDirectory(
             lambda: self.ctx.sync_service_client("mqtt_auth"),
             ttl=settings.storage_device_cache_seconds,
@@ -58,7 +55,7 @@ class StorageComponent(Component):
             # The worker holds messages until the store answers; do not refuse to start.
             log.warning("time-series store not ready at start: %s", error)
         worker = StorageWorker(
-            lambda: open_consumer(settings, prefetch=settings.storage_prefetch),
+            lambda: self.adapters.open_consumer(prefetch=settings.storage_prefetch),
             storage.service,
             batch_size=settings.storage_batch_size,
             batch_seconds=settings.storage_batch_seconds,
@@ -80,5 +77,5 @@ class StorageComponent(Component):
         return {"worker": bool(storage and all(w.thread.is_alive() for w in storage.workers))}
 
 
-def build(ctx) -> Component:
-    return StorageComponent(ctx)
+def build(ctx, adapters: Adapters) -> Component:
+    return StorageComponent(ctx, adapters)

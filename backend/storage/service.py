@@ -105,6 +105,16 @@ class StorageService:
         self.store = store
         self.window_ms = redelivery_window_ms
 
+    def _unknown_topic(
+        self, message: QueueMessage, topic: str, info: DeviceInfo | None, batch: Batch
+    ) -> None:
+        # "unknown topic" is the metric label; the topic itself follows it.
+        reason = f"unknown topic: {topic[:200]!r}"
+        if info is None:
+            batch.dead.append((message, reason))
+        else:
+            batch.reject(message, reason, info, received_at(message))
+
     def prepare(self, messages: Sequence[QueueMessage]) -> Batch:
         """Raises DirectoryUnavailable / TimeSeriesUnavailable: the caller retries."""
         batch = Batch()
@@ -117,12 +127,7 @@ class StorageService:
             client_id = str(message.headers.get("client_id", ""))
             info = self.directory.lookup(client_id) if parsed and client_id else None
             if parsed is None or not parsed.stored:
-                # "unknown topic" is the metric label; the topic itself follows it.
-                reason = f"unknown topic: {topic[:200]!r}"
-                if info is None:
-                    batch.dead.append((message, reason))
-                else:
-                    batch.reject(message, reason, info, received_at(message))
+                self._unknown_topic(message, topic, info, batch)
                 continue
             kind = parsed.kind
             if info is None:

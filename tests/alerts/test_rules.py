@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fieldline_backend.alerts.durations import format_duration, parse_duration
 from fieldline_backend.alerts.rules import RuleInvalid, rule_to_json, validate_rule
+from fieldline_backend.common.durations import format_duration, parse_duration
 
 EXAMPLE = {
     "name": "too hot",

@@ -10,14 +10,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Request, Response
 
-from fieldline_backend.alerts.durations import parse_duration
 from fieldline_backend.alerts.gateway_calls import call, passthrough
-from fieldline_backend.alerts.payloads import PayloadInvalid, parse_time_ms
 from fieldline_backend.alerts.rules import RuleInvalid, validate_rule
+from fieldline_backend.common.durations import PREVIEW_MAX_PERIOD_MS, parse_duration
 from fieldline_backend.common.numbers import ascii_int
+from fieldline_backend.common.times import TimeInvalid, parse_time_ms
 from fieldline_backend.devices.client import DeviceNotFound, DevicesClientDep
 from fieldline_backend.gateway.auth import CurrentUser
-from fieldline_backend.monitor.api import MAX_PERIOD_MS
 
 router = APIRouter(
     prefix="/api/v1/alert-rules",
@@ -60,7 +59,7 @@ def _preview_time(value: Any, name: str) -> int:
         number = ascii_int(value.strip())
     try:
         stamp = number if number is not None else parse_time_ms(value, name)
-    except PayloadInvalid as error:
+    except TimeInvalid as error:
         raise invalid(name, f"give epoch ms or an RFC 3339 time ({error})") from None
     if not 0 <= stamp <= MAX_TIME_MS:
         raise invalid(name, "must lie between 1970 and the year 9999")
@@ -133,7 +132,7 @@ async def preview_rule(
             start = stop - int(parse_duration(body.get("period", "7d")) * 1000)
         except ValueError as error:
             raise invalid("period", str(error)) from None
-    if not 0 < stop - start <= MAX_PERIOD_MS:  # the monitor's bound, named by our fields
+    if not 0 < stop - start <= PREVIEW_MAX_PERIOD_MS:  # the monitor's bound, named by our fields
         field = "start" if body.get("start") is not None else "period"
         raise invalid(field, f"{field}: give a period of up to 92 days, ending at stop")
     await _own_device(devices, rule.get("device_id"), user, ("body", "rule"))

@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from fieldline_backend.devices.api import parse_tags
 from fieldline_backend.devices.client import DevicesClientDep
 from fieldline_backend.devices.schemas import (
     Device,
@@ -15,6 +14,7 @@ from fieldline_backend.devices.schemas import (
     DeviceCreate,
     DeviceWithCredentials,
     RotatedCredentials,
+    parse_tags,
 )
 from fieldline_backend.gateway.auth import CurrentUser, NoStore
 

@@ -104,6 +104,35 @@ async def _storage_get(request: Request, path: str, params: dict | None = None) 
     return response.json()
 
 
+def _value_names(fields: str) -> list[str]:
+    names = [name.strip() for name in fields.split(",") if name.strip()]
+    if not names:
+        raise _bad("name at least one value in fields, e.g. fields=temperature,humidity")
+    for name in names:
+        if not FIELD.match(name):
+            raise _bad(f"field {name[:80]!r} is not a value name ([A-Za-z_][A-Za-z0-9_]*)")
+    return names
+
+
+def _window(agg: str | None, every: str | None, limit: int | None) -> dict[str, int | str]:
+    """The aggregation and size parameters of a read, checked (after start/stop)."""
+    if agg is not None and agg not in AGGREGATES:
+        raise _bad(f"agg {agg[:40]!r} is not one of {', '.join(AGGREGATES)}")
+    every_ms = parse_duration_ms(every, "every") if every else None
+    if every_ms and every_ms > MAX_EVERY_MS:
+        raise _bad("every may be at most a year (366d)")
+    if every_ms and agg is None:
+        raise _bad("every needs agg (mean, min, max, last or count)")
+    params: dict[str, int | str] = {}
+    if agg:
+        params["agg"] = agg
+    if every_ms:
+        params["every"] = every_ms
+    if limit is not None:
+        params["limit"] = limit
+    return params
+
+
 @router.get("/{device_id}/telemetry")
 async def read_telemetry(
     request: Request,
@@ -127,31 +156,14 @@ async def read_telemetry(
     with start=next_start (and this stop) gives the rest, as the `Link: rel="next"`
     header says. `Accept: text/csv` gives a table with one row per timestamp."""
     await devices.get(device_id, user.id)
-    names = [name.strip() for name in fields.split(",") if name.strip()]
-    if not names:
-        raise _bad("name at least one value in fields, e.g. fields=temperature,humidity")
-    for name in names:
-        if not FIELD.match(name):
-            raise _bad(f"field {name[:80]!r} is not a value name ([A-Za-z_][A-Za-z0-9_]*)")
+    names = _value_names(fields)
     now_ms = int(time.time() * 1000)
     start_ms = parse_time_ms(start, now_ms, "start")
     stop_ms = parse_time_ms(stop, now_ms, "stop")
     if stop_ms <= start_ms:
         raise _bad("stop must be later than start")
-    if agg is not None and agg not in AGGREGATES:
-        raise _bad(f"agg {agg[:40]!r} is not one of {', '.join(AGGREGATES)}")
-    every_ms = parse_duration_ms(every, "every") if every else None
-    if every_ms and every_ms > MAX_EVERY_MS:
-        raise _bad("every may be at most a year (366d)")
-    if every_ms and agg is None:
-        raise _bad("every needs agg (mean, min, max, last or count)")
     params = {"fields": ",".join(names), "start": start_ms, "stop": stop_ms}
-    if agg:
-        params["agg"] = agg
-    if every_ms:
-        params["every"] = every_ms
-    if limit is not None:
-        params["limit"] = limit
+    params.update(_window(agg, every, limit))
     body = await _storage_get(request, f"/internal/telemetry/devices/{device_id}", params)
     series = {name: body["fields"].get(name, []) for name in names}
     next_start = body["next_start"]

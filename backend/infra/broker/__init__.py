@@ -11,16 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Protocol
 
 from fieldline_backend.common.settings import Settings
-
-if TYPE_CHECKING:
-    from fieldline_backend.app import Context
 
 BACKEND_USERNAME = "fieldline-backend"  # the embedded broker's backend account
 RELOAD_CHECK_USERNAME = "fieldline-reload-check"  # Mosquitto adapter's reload probe
 RESERVED_USERNAMES = frozenset({BACKEND_USERNAME, RELOAD_CHECK_USERNAME})
+
+# The backend (ingestor) reads everything devices publish (telemetry, status, drop reports,
+# and mistyped topics, to dead-letter them), also through the shared subscription
+# $share/ingestors/..., and writes commands.
+BACKEND_PUBLISH = ("devices/+/commands",)
+BACKEND_SUBSCRIBE = ("devices/+/#",)
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,7 @@ def backend_credentials(settings: Settings) -> tuple[str, str]:
 
 def backend_account(settings: Settings) -> BrokerAccount | None:
     """The backend's own account with its rights, as every adapter installs it."""
-    from fieldline_backend.mqtt_auth import acl
-    from fieldline_backend.mqtt_auth.passwords import hash_password
+    from fieldline_backend.infra.broker.passwords import hash_password
 
     try:
         username, password = backend_credentials(settings)
@@ -73,39 +75,7 @@ def backend_account(settings: Settings) -> BrokerAccount | None:
     return BrokerAccount(
         username=username,
         password_hash=hash_password(password),
-        publish=acl.BACKEND_PUBLISH,
-        subscribe=acl.BACKEND_SUBSCRIBE,
+        publish=BACKEND_PUBLISH,
+        subscribe=BACKEND_SUBSCRIBE,
         is_device=False,
     )
-
-
-BROKER_USERS = ("mqtt_auth", "ingestor")  # services that need the embedded broker here
-
-
-async def start_embedded_broker(ctx: Context) -> Any | None:
-    """Start amqtt in this process when it runs on the embedded defaults and needs a
-    broker; expose it as ctx.extras["embedded_broker"]. Other services add amqtt
-    plugins before this runs: ctx.extras.setdefault("embedded_broker_plugins", {})
-    [dotted class path] = plugin config."""
-    settings = ctx.settings
-    if not settings.embedded_broker or not set(BROKER_USERS) & set(ctx.services):
-        return None
-    from fieldline_backend.infra.broker.embedded import EmbeddedBroker
-    from fieldline_backend.infra.broker.guarded import BrokerLimits, default_max_connections
-
-    account = backend_account(settings)
-    assert account is not None  # embedded credentials are always generated
-    broker = EmbeddedBroker(
-        host=settings.http_host,
-        port=settings.mqtt_port,
-        backend=account,
-        extra_plugins=ctx.extras.get("embedded_broker_plugins", {}),
-        limits=BrokerLimits(
-            max_packet_size=settings.mqtt_max_packet_size,
-            connect_timeout_s=settings.mqtt_connect_timeout_s,
-            max_connections=settings.mqtt_max_connections or default_max_connections(),
-        ),
-    )
-    await broker.start()
-    ctx.extras["embedded_broker"] = broker
-    return broker

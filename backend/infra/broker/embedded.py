@@ -29,8 +29,8 @@ from amqtt.session import Session
 
 from fieldline_backend.infra.broker import BrokerAccount
 from fieldline_backend.infra.broker.guarded import BrokerLimits, GuardedBroker
-from fieldline_backend.mqtt_auth.acl import filter_covers, strip_shared_prefix, topic_matches
-from fieldline_backend.mqtt_auth.passwords import verify_password
+from fieldline_backend.infra.broker.passwords import verify_password
+from fieldline_backend.infra.broker.topics import filter_covers, strip_shared_prefix, topic_matches
 
 log = logging.getLogger(__name__)
 

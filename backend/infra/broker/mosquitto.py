@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fieldline_backend.infra.broker import RELOAD_CHECK_USERNAME, BrokerAccount
+from fieldline_backend.infra.broker.passwords import hash_password
 from fieldline_backend.infra.broker.probe import connack_code
-from fieldline_backend.mqtt_auth.passwords import hash_password
 
 log = logging.getLogger(__name__)
 

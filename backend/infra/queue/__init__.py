@@ -134,8 +134,15 @@ def open_consumer(settings, prefetch: int) -> TelemetryConsumer:
 
 
 def open_probe(settings) -> QueueProbe:
-    """The dead-letter box holds no connection between calls: it doubles as the probe."""
-    return open_dead_letters(settings)
+    """What /metrics and /readyz ask (depth, reachable), each call bounded by
+    FIELDLINE_QUEUE_PROBE_TIMEOUT. RabbitMQ's dead-letter box holds no connection between
+    calls, so it doubles as the probe; the local queue's probe waits on the file's lock
+    no longer than that timeout."""
+    if settings.amqp_url:
+        return open_dead_letters(settings)
+    from fieldline_backend.infra.queue.local import LocalQueue
+
+    return LocalQueue(local_queue_path(settings), busy_timeout=settings.queue_probe_timeout)
 
 
 def open_dead_letters(settings) -> DeadLetterBox:

@@ -1,4 +1,5 @@
-"""Durations as people write them in rules: `30s`, `5m`, `2h`, `1d`, or seconds."""
+"""Durations as people write them in rules and previews: `30s`, `5m`, `2h`, `1d`, or
+seconds (shared by alerts, monitor and the gateway)."""
 
 from __future__ import annotations
 
@@ -39,3 +40,8 @@ def format_duration(seconds: float) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
     return f"{int(seconds)}s" if seconds == int(seconds) else f"{seconds}s"
+
+
+# The longest period a rule preview covers (the monitor reads that much history; the
+# gateway names the bound by its own fields).
+PREVIEW_MAX_PERIOD_MS = 92 * 86400 * 1000

@@ -1,0 +1,53 @@
+"""What a service's build(ctx, adapters) gets besides its adapters: the settings, the
+relational database, and clients for the other services' APIs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import httpx
+
+from fieldline_backend.common.db import Database
+from fieldline_backend.common.internal import INTERNAL_TOKEN_HEADER
+from fieldline_backend.common.settings import Settings
+
+
+@dataclass
+class Context:
+    """Made once per process by the composition root (app.build_runtime)."""
+
+    settings: Settings
+    services: tuple[str, ...]
+    # In-process objects a service shares between its build() and its routes
+    # (looked up by the service's own key); never how adapters are chosen.
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def database(self) -> Database:
+        return Database(self.settings.sqlalchemy_url)
+
+    @cached_property
+    def internal_token(self) -> str:
+        return self.settings.effective_internal_token
+
+    @cached_property
+    def accepted_internal_tokens(self) -> tuple[str, ...]:
+        also = self.settings.internal_token_also_accepted
+        return (self.internal_token, also) if also else (self.internal_token,)
+
+    def service_client(self, service: str, timeout: float = 10.0) -> httpx.AsyncClient:
+        """An HTTP client for another service's API, carrying the internal token."""
+        return httpx.AsyncClient(
+            base_url=self.settings.service_url(service),
+            headers={INTERNAL_TOKEN_HEADER: self.internal_token},
+            timeout=timeout,
+        )
+
+    def sync_service_client(self, service: str, timeout: float = 10.0) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.settings.service_url(service),
+            headers={INTERNAL_TOKEN_HEADER: self.internal_token},
+            timeout=timeout,
+        )
