@@ -14,7 +14,7 @@ from fieldline_backend.alerts.payloads import (
     parse_kapacitor,
     parse_time_ms,
 )
-from fieldline_backend.alerts.rules import LEVELS, RuleInvalid
+from fieldline_backend.alerts.rules import LEVELS, RuleInvalid, validate_rule
 from fieldline_backend.alerts.service import AlertService, RuleNotFound
 from fieldline_backend.common.internal import InternalOnly
 from fieldline_backend.common.numbers import ascii_int
@@ -29,10 +29,10 @@ def service_of(request: Request) -> AlertService:
     return request.app.state.ctx.extras[EXTRAS_KEY]
 
 
-def rule_invalid(error: RuleInvalid) -> HTTPException:
+def rule_invalid(error: RuleInvalid, at: tuple[str, ...] = ("body",)) -> HTTPException:
     return HTTPException(
         422,
-        detail=[{"loc": ["body", error.field], "msg": error.message, "type": "value_error"}],
+        detail=[{"loc": [*at, error.field], "msg": error.message, "type": "value_error"}],
     )
 
 
@@ -80,6 +80,19 @@ async def create_rule(request: Request, owner_id: str) -> dict:
         return service_of(request).create_rule(owner_id, body)
     except RuleInvalid as error:
         raise rule_invalid(error) from None
+
+
+@router.post("/alert-rules/validate")
+async def check_rule(request: Request) -> dict:
+    """The normal form of `{"rule": {...}}`, or a 422 naming `body.rule.<field>`: how the
+    gateway and the monitor have a rule validated by its owner (alerts.client)."""
+    body = await json_body(request)
+    if not isinstance(body, dict) or "rule" not in body:
+        raise HTTPException(422, detail=[{"loc": ["body", "rule"], "msg": 'send {"rule": {...}}'}])
+    try:
+        return validate_rule(body["rule"])
+    except RuleInvalid as error:
+        raise rule_invalid(error, ("body", "rule")) from None
 
 
 @router.get("/alert-rules")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, StrictInt
 
-from fieldline_backend.alerts.rules import RuleInvalid, validate_rule
+from fieldline_backend.alerts.client import validated_rule
 from fieldline_backend.common.durations import PREVIEW_MAX_PERIOD_MS
 from fieldline_backend.common.internal import InternalOnly
 from fieldline_backend.monitor.preview import preview
@@ -23,7 +24,7 @@ router = APIRouter(
 
 class PreviewRequest(BaseModel):
     owner_id: str
-    rule: dict
+    rule: Any  # alerts validates it (validated_rule) and names the fault
     start_ms: StrictInt  # strict: JSON true is not 1 ms
     stop_ms: StrictInt
 
@@ -31,12 +32,7 @@ class PreviewRequest(BaseModel):
 @router.post("/preview")
 async def preview_rule(request: Request, body: PreviewRequest) -> dict:
     component = request.app.state.ctx.extras[EXTRAS_KEY]
-    try:
-        rule = validate_rule(body.rule)
-    except RuleInvalid as error:
-        raise HTTPException(
-            422, detail=[{"loc": ["body", "rule", error.field], "msg": error.message}]
-        ) from None
+    rule = await validated_rule(request, body.rule)
     if rule["kind"] == "external":
         raise HTTPException(422, "an external rule has no stored data to preview")
     if not 0 < body.stop_ms - body.start_ms <= MAX_PERIOD_MS:

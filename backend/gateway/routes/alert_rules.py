@@ -10,8 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Request, Response
 
-from fieldline_backend.alerts.gateway_calls import call, passthrough
-from fieldline_backend.alerts.rules import RuleInvalid, validate_rule
+from fieldline_backend.alerts.client import call, passthrough
 from fieldline_backend.common.durations import PREVIEW_MAX_PERIOD_MS, parse_duration
 from fieldline_backend.common.numbers import ascii_int
 from fieldline_backend.common.times import TimeInvalid, parse_time_ms
@@ -82,11 +81,8 @@ async def create_rule(
     request: Request, body: RuleBody, user: CurrentUser, devices: DevicesClientDep
 ):
     """Create a rule (threshold, deadman or external). 422 names the field at fault."""
-    try:
-        validate_rule(body)
-    except RuleInvalid as error:
-        raise invalid(error.field, error.message) from None
-    await _own_device(devices, body.get("device_id"), user)
+    if isinstance(body, dict):  # else alerts names what is wrong
+        await _own_device(devices, body.get("device_id"), user)
     response = await call(
         request, "alerts", "POST", "/internal/alert-rules", params={"owner_id": user.id}, json=body
     )
@@ -119,10 +115,6 @@ async def preview_rule(
             return passthrough(found)
         hidden = ("id", "owner_id", "created_at", "updated_at")
         rule = {k: v for k, v in found.json().items() if k not in hidden and v is not None}
-    try:
-        validate_rule(rule)
-    except RuleInvalid as error:
-        raise invalid(error.field, error.message, ("body", "rule")) from None
     now = int(time.time() * 1000)
     stop = _preview_time(body["stop"], "stop") if body.get("stop") is not None else now
     if body.get("start") is not None:
@@ -135,7 +127,8 @@ async def preview_rule(
     if not 0 < stop - start <= PREVIEW_MAX_PERIOD_MS:  # the monitor's bound, named by our fields
         field = "start" if body.get("start") is not None else "period"
         raise invalid(field, f"{field}: give a period of up to 92 days, ending at stop")
-    await _own_device(devices, rule.get("device_id"), user, ("body", "rule"))
+    if isinstance(rule, dict):  # the monitor has alerts validate it, and names the fault
+        await _own_device(devices, rule.get("device_id"), user, ("body", "rule"))
     response = await call(
         request, "monitor", "POST", "/internal/monitor/preview",
         json={"owner_id": str(user.id), "rule": rule, "start_ms": start, "stop_ms": stop},

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from fieldline_backend.alerts.gateway_calls import call, passthrough
+from fieldline_backend.alerts.client import call, passthrough
 from fieldline_backend.gateway.auth import CurrentUser
 
 router = APIRouter(

@@ -13,7 +13,7 @@ import hmac
 
 from fastapi import APIRouter, HTTPException, Request
 
-from fieldline_backend.alerts.gateway_calls import call, notify_secret, passthrough
+from fieldline_backend.alerts.client import call, notify_secret, passthrough
 from fieldline_backend.gateway.auth import AdminUser
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["alerts"])

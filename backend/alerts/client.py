@@ -1,9 +1,11 @@
-"""How the gateway's public routes reach the alerts and monitor services: one HTTP
-client per process each, answers passed through, outages as a 503 that says so."""
+"""The alerts service's client: how the gateway and the monitor reach alerts (and the
+gateway the monitor): one HTTP client per call, answers passed through, outages as a 503
+that says so, and a rule validated by alerts alone (validated_rule)."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 from fastapi import HTTPException, Request
@@ -36,6 +38,19 @@ def passthrough(response: httpx.Response) -> Response:
     except ValueError:
         content = {"detail": response.text[:500]}
     return JSONResponse(status_code=response.status_code, content=content)
+
+
+async def validated_rule(request: Request, rule: Any) -> dict:
+    """The normal form of a rule as alerts, its owner, validates it; alerts' 422 (naming
+    `body.rule.<field>`) is raised as it came, for the caller to pass through."""
+    response = await call(
+        request, "alerts", "POST", "/internal/alert-rules/validate", json={"rule": rule}
+    )
+    if response.status_code == 200:
+        return response.json()
+    if response.status_code >= 500:
+        passthrough(response)  # raises the 503
+    raise HTTPException(response.status_code, detail=response.json().get("detail"))
 
 
 def load_json(raw: bytes):
