@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 DEMO_EXAMPLES = """\
 examples:
@@ -42,21 +43,17 @@ def _positive(kind):
     return parse
 
 
+def _options_from(args: argparse.Namespace, options_type):
+    """The command's options dataclass, each field taken from the argument of its name."""
+    return options_type(**{f.name: getattr(args, f.name) for f in dataclasses.fields(options_type)})
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from fieldline_backend.common.commands import CommandError
     from fieldline_backend.simulator.demo import DemoError, DemoOptions, run_demo
 
-    options = DemoOptions(
-        data_dir=args.data_dir,
-        http_port=args.http_port,
-        http_host=args.http_host,
-        mqtt_port=args.mqtt_port,
-        devices=args.devices,
-        speed=args.speed,
-        duration=args.duration,
-    )
     try:
-        return run_demo(options)
+        return run_demo(_options_from(args, DemoOptions))
     except DemoError as error:
         raise CommandError(str(error)) from None
 
@@ -65,21 +62,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from fieldline_backend.common.commands import CommandError
     from fieldline_backend.simulator.simulate import SimulateError, SimulateOptions, run_simulate
 
-    options = SimulateOptions(
-        api=args.api,
-        token=args.token,
-        devices=args.devices,
-        rate=args.rate,
-        duration=args.duration,
-        faults=args.faults,
-        cleanup=args.cleanup,
-        mqtt_host=args.mqtt_host,
-        mqtt_port=args.mqtt_port,
-        mqtt_ca=args.mqtt_ca,
-        state_dir=args.state_dir,
-    )
     try:
-        return run_simulate(options)
+        return run_simulate(_options_from(args, SimulateOptions))
     except SimulateError as error:
         raise CommandError(str(error)) from None
 
