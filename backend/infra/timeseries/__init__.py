@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from fieldline_backend.infra.timeseries.paging import Page
 
 Value = float | int | bool
+# {device_id: {field: [(ts_ms, value), ...]}}: what a query answers.
+Series = dict[str, dict[str, list[tuple[int, Value]]]]
 
 MEASUREMENT = "telemetry"
 
@@ -137,7 +139,7 @@ class TimeSeriesReader(Protocol):
         stop_ms: int,
         every_ms: int | None = None,
         agg: str | None = None,
-    ) -> dict[str, dict[str, list[tuple[int, Value]]]]:
+    ) -> Series:
         """{device_id: {field: [(ts_ms, value), ...]}} in time order, for the devices
         given, in [start_ms, stop_ms). With agg (mean, min, max, last, count) and
         every_ms: one value per window, stamped with the window start. Bulk on purpose:

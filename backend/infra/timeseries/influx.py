@@ -29,6 +29,7 @@ from fieldline_backend.infra.timeseries import (
     Point,
     QueryError,
     ReadingMark,
+    Series,
     TimeSeriesRejected,
     TimeSeriesUnavailable,
     Value,
@@ -148,16 +149,9 @@ class InfluxStore:
 
     # ---- reads -------------------------------------------------------------------------
 
-    def query(
-        self,
-        device_ids: Sequence[str],
-        fields: Sequence[str],
-        start_ms: int,
-        stop_ms: int,
-        every_ms: int | None = None,
-        agg: str | None = None,
-    ) -> dict[str, dict[str, list[tuple[int, Value]]]]:
-        result: dict[str, dict[str, list[tuple[int, Value]]]] = {d: {} for d in device_ids}
+    def query(self, device_ids, fields, start_ms, stop_ms, every_ms=None, agg=None) -> Series:
+        # Typed and documented once, in the port (TimeSeriesReader.query).
+        result: Series = {d: {} for d in device_ids}
         if not device_ids or not fields:
             return result
         for name, device, points in self._series(
@@ -167,16 +161,8 @@ class InfluxStore:
                 result[device][name] = points
         return result
 
-    def page(
-        self,
-        device_ids: Sequence[str],
-        fields: Sequence[str],
-        start_ms: int,
-        stop_ms: int,
-        limit: int,
-        every_ms: int | None = None,
-        agg: str | None = None,
-    ) -> Page:
+    def page(self, device_ids, fields, start_ms, stop_ms, limit, every_ms=None, agg=None) -> Page:
+        # Typed and documented once, in the port (TimeSeriesReader.page).
         devices, names = sorted(set(device_ids)), sorted(set(fields))
         if not devices or not names:
             return Page({d: {} for d in device_ids}, None)
