@@ -23,6 +23,7 @@ from fieldline_backend.common.context import Context
 from fieldline_backend.common.http_limits import BodyLimitMiddleware, route_overrides
 from fieldline_backend.common.metrics import PROCESS_SERVICES, watch_queue_depth
 from fieldline_backend.common.metrics import router as metrics_router
+from fieldline_backend.common.openapi import install_openapi
 from fieldline_backend.common.readiness import QUEUE_SERVICES, shared_checks
 from fieldline_backend.common.settings import SERVICES, Settings
 from fieldline_backend.common.validation import (
@@ -136,6 +137,7 @@ def build_runtime(settings: Settings, services: Sequence[str] = SERVICES) -> Fas
     # lone-surrogate input FastAPI's default handler fails on with a 500.
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DataError, _database_refused)
+    install_openapi(app)  # the document lists every error an operation can answer
     # Bodies over FIELDLINE_HTTP_MAX_BODY_BYTES (or a route's max_body_size=) get a 413
     # before they are read.
     app.add_middleware(

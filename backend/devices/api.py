@@ -36,6 +36,11 @@ def _not_found(device_id: str) -> HTTPException:
 
 
 def _mqtt_auth_failed(error: MqttAuthFailed) -> HTTPException:
+    if error.status == 404:  # not transient: retrying would answer 503 for ever
+        return HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"the device's MQTT account is gone ({error}); delete the device and register it again",
+        )
     return HTTPException(
         status.HTTP_503_SERVICE_UNAVAILABLE,
         f"the MQTT account service did not complete the change ({error}); nothing was "
@@ -60,6 +65,10 @@ def build_router(registry: Callable[[], DeviceRegistry]) -> APIRouter:
         prefix="/internal",
         tags=["internal: devices"],
         dependencies=[InternalOnly],
+        responses={
+            409: {"description": "the device's MQTT account is gone"},
+            503: {"description": "mqtt_auth did not complete the change; Retry-After"},
+        },
     )
 
     @router.post("/devices", status_code=status.HTTP_201_CREATED)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Response, status
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, Field, StrictBool, StrictInt, StrictStr
 
 from fieldline_backend.common.internal import InternalOnly
+from fieldline_backend.mqtt_auth.acl import CLIENT_ID_PATTERN
 from fieldline_backend.mqtt_auth.service import (
     AccountExists,
     AccountNotFound,
@@ -21,17 +22,17 @@ from fieldline_backend.mqtt_auth.service import (
 
 
 class AccountCreate(BaseModel):
-    model_config = ConfigDict(coerce_numbers_to_str=True)
-
-    device_id: str = Field(min_length=1, max_length=64)
-    owner_id: str = Field(min_length=1, max_length=64)  # numbers are accepted as text
-    name: str = Field(max_length=200)
+    # Text, and a valid MQTT client id (the schema says so; the service checks it too).
+    device_id: StrictStr = Field(min_length=1, max_length=64, pattern=CLIENT_ID_PATTERN.pattern)
+    # The gateway's user id, sent as a JSON number or as text; stored as text.
+    owner_id: StrictInt | Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    name: StrictStr = Field(max_length=200)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
 class AccountPatch(BaseModel):
     enabled: StrictBool | None = None  # JSON true/false only
-    name: str | None = Field(default=None, max_length=200)
+    name: StrictStr | None = Field(default=None, max_length=200)
     metadata: dict[str, Any] | None = None
 
 
@@ -85,11 +86,15 @@ def build_router(accounts: Callable[[], MqttAccounts]) -> APIRouter:
         prefix="/internal", tags=["internal: mqtt_auth"], dependencies=[InternalOnly]
     )
 
-    @router.post("/mqtt-accounts", status_code=status.HTTP_201_CREATED)
+    @router.post(
+        "/mqtt-accounts",
+        status_code=status.HTTP_201_CREATED,
+        responses={409: {"description": "an account of that client id exists already"}},
+    )
     async def create_account(body: AccountCreate) -> CredentialsOut:
         try:
             credentials = await accounts().create(
-                body.device_id, body.owner_id, body.name, body.metadata
+                body.device_id, str(body.owner_id), body.name, body.metadata
             )
         except InvalidClientId as error:
             raise HTTPException(422, str(error)) from error

@@ -7,10 +7,11 @@ from __future__ import annotations
 import math
 import time
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Body, HTTPException, Request, Response
 
-from fieldline_backend.alerts.client import call, passthrough
+from fieldline_backend.alerts.client import call, load_json, passthrough
 from fieldline_backend.common.durations import PREVIEW_MAX_PERIOD_MS, parse_duration
 from fieldline_backend.common.numbers import ascii_int
 from fieldline_backend.common.times import TimeInvalid, parse_time_ms
@@ -43,6 +44,11 @@ def invalid(field: str, message: str, prefix: tuple = ("body",)) -> HTTPExceptio
     return HTTPException(
         422, detail=[{"loc": [*prefix, field], "msg": message, "type": "value_error"}]
     )
+
+
+def _rule_path(rule_id: str, tail: str = "") -> str:
+    # Quoted: an id is whatever the caller typed (control characters make no valid URL).
+    return f"/internal/alert-rules/{quote(rule_id, safe='')}{tail}"
 
 
 MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
@@ -81,6 +87,8 @@ async def create_rule(
     request: Request, body: RuleBody, user: CurrentUser, devices: DevicesClientDep
 ):
     """Create a rule (threshold, deadman or external). 422 names the field at fault."""
+    if isinstance(body, bytes):  # not sent as application/json: read it as alerts would
+        body = load_json(body)
     if isinstance(body, dict):  # else alerts names what is wrong
         await _own_device(devices, body.get("device_id"), user)
     response = await call(
@@ -108,7 +116,7 @@ async def preview_rule(
     rule = body.get("rule")
     if rule is None and isinstance(body.get("rule_id"), str):
         found = await call(
-            request, "alerts", "GET", f"/internal/alert-rules/{body['rule_id']}",
+            request, "alerts", "GET", _rule_path(body["rule_id"]),
             params={"owner_id": user.id},
         )  # fmt: skip
         if found.status_code != 200:
@@ -139,7 +147,7 @@ async def preview_rule(
 @router.get("/{rule_id}")
 async def get_rule(request: Request, rule_id: str, user: CurrentUser):
     response = await call(
-        request, "alerts", "GET", f"/internal/alert-rules/{rule_id}", params={"owner_id": user.id}
+        request, "alerts", "GET", _rule_path(rule_id), params={"owner_id": user.id}
     )
     return passthrough(response)
 
@@ -153,7 +161,7 @@ async def change_rule(
         raise invalid("body", "send a JSON object with the fields to change")
     await _own_device(devices, body.get("device_id"), user)
     response = await call(
-        request, "alerts", "PATCH", f"/internal/alert-rules/{rule_id}",
+        request, "alerts", "PATCH", _rule_path(rule_id),
         params={"owner_id": user.id}, json=body,
     )  # fmt: skip
     return passthrough(response)
@@ -165,7 +173,7 @@ async def delete_rule(request: Request, rule_id: str, user: CurrentUser) -> Resp
         request,
         "alerts",
         "DELETE",
-        f"/internal/alert-rules/{rule_id}",
+        _rule_path(rule_id),
         params={"owner_id": user.id},
     )
     return passthrough(response)
@@ -175,7 +183,7 @@ async def delete_rule(request: Request, rule_id: str, user: CurrentUser) -> Resp
 async def test_rule(request: Request, rule_id: str, user: CurrentUser):
     """Send a test notification to the rule's recipients now."""
     response = await call(
-        request, "alerts", "POST", f"/internal/alert-rules/{rule_id}/test",
+        request, "alerts", "POST", _rule_path(rule_id, "/test"),
         params={"owner_id": user.id},
     )  # fmt: skip
     return passthrough(response)
