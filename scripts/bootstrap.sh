@@ -12,9 +12,23 @@ if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip'
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv python3-pip
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-if [ "${1:-}" = test ]; then
-    .venv/bin/python -m pip install -q -e '.[test]'
-else
-    .venv/bin/python -m pip install -q -e .
+
+# pip runs only when pyproject.toml changed since the last install (the install is editable,
+# so code changes need none). A test install also satisfies a plain one.
+mode="${1:-app}"
+stamp=.venv/fieldline-install.stamp
+hash="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ -f "$stamp" ] && { grep -qxF "$hash test" "$stamp" || grep -qxF "$hash $mode" "$stamp"; }; then
+    exit 0
 fi
+echo "bootstrap: installing Fieldline into .venv (first run or pyproject.toml changed; about a minute)" >&2
+extras=""
+[ "$mode" = test ] && extras="[test]"
+log=.venv/fieldline-install.log
+if ! { .venv/bin/python -m pip install -q --upgrade pip &&
+       .venv/bin/python -m pip install -q -e ".$extras"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "bootstrap: pip failed (output above, also in $log); fix the cause and run the command again" >&2
+    exit 1
+fi
+echo "$hash $mode" >"$stamp"
