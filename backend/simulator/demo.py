@@ -71,16 +71,59 @@ def demo_settings(options: DemoOptions) -> Settings:
     return settings
 
 
-def check_port_free(host: str, port: int, what: str, option: str) -> None:
+def port_is_free(host: str, port: int) -> bool:
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class DemoPort:
+    field: str  # the Settings field
+    host: str
+    what: str
+    option: str
+
+
+DEMO_PORTS = (
+    DemoPort("http_port", "", "HTTP API", "--http-port"),  # host: settings.http_host
+    DemoPort("mqtt_port", "0.0.0.0", "MQTT broker", "--mqtt-port"),
+)
+NEARBY_PORTS = 20  # a taken default moves to the first free one of the next 20, else any
+
+
+def free_port_near(host: str, port: int) -> int:
+    for candidate in range(port + 1, port + 1 + NEARBY_PORTS):
+        if port_is_free(host, candidate):
+            return candidate
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def choose_ports(settings: Settings) -> tuple[Settings, list[str]]:
+    """The demo must just work: a default port that is taken (a Mosquitto on 1883 is common)
+    moves to a free one, said in the guide. A port the user chose (option, environment or
+    config file) stays theirs: taken is an error."""
+    moved: dict[str, int] = {}
+    notes = []
+    for port in DEMO_PORTS:
+        host = port.host or settings.http_host
+        number = getattr(settings, port.field)
+        if port_is_free(host, number):
+            continue
+        if port.field in settings.model_fields_set:
             raise DemoError(
-                f"port {port} ({what}) is already in use, maybe by another Fieldline or "
-                f"MQTT broker; stop it or pick another port with {option} {port + 1}"
-            ) from None
+                f"port {number} ({port.what}) is already in use, maybe by another Fieldline or "
+                f"MQTT broker; stop it or pick another port with {port.option} {number + 1}"
+            )
+        moved[port.field] = free_port_near(host, number)
+        notes.append(f"port {number} was taken: {port.what} on {moved[port.field]}")
+    return settings.model_copy(update=moved), notes
 
 
 class ServicesThread:
@@ -110,9 +153,7 @@ def run_demo(options: DemoOptions, out=None) -> int:
         raise DemoError("the demo needs at least 2 devices (--devices 2 or more)")
     if options.speed <= 0:
         raise DemoError("--speed must be above 0 (1 = real time, 60 = an hour a minute)")
-    settings = demo_settings(options)
-    check_port_free(settings.http_host, settings.http_port, "HTTP API", "--http-port")
-    check_port_free("0.0.0.0", settings.mqtt_port, "MQTT broker", "--mqtt-port")
+    settings, port_notes = choose_ports(demo_settings(options))
     log_file = log_path(settings)
     prepare_process(settings, log_file, console=False)
     print(
@@ -124,14 +165,16 @@ def run_demo(options: DemoOptions, out=None) -> int:
     try:
         if not services.start():
             raise DemoError(f"the services did not start; see the log {log_file}")
-        asyncio.run(_run(settings, options, log_file, out))
+        asyncio.run(_run(settings, options, log_file, out, port_notes))
     finally:
         services.stop()
     print("Fieldline demo stopped.", file=out, flush=True)
     return 0
 
 
-async def _run(settings: Settings, options: DemoOptions, log_file: Path, out) -> None:
+async def _run(
+    settings: Settings, options: DemoOptions, log_file: Path, out, port_notes: list[str]
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -168,7 +211,8 @@ async def _run(settings: Settings, options: DemoOptions, log_file: Path, out) ->
     tasks.append(asyncio.create_task(_script(virtual, clock, timeline)))
     tasks.append(asyncio.create_task(_enable_rules(api, devices, rule_ids, started_ms)))
     console = await asyncio.to_thread(console_url, base)
-    print(guide(settings, account, devices, timeline, log_file, console), file=out, flush=True)
+    text = guide(settings, account, devices, timeline, log_file, console, port_notes)
+    print(text, file=out, flush=True)
     if out.isatty():
         tasks.append(asyncio.create_task(_live_line(fleet, settings, out)))
     with contextlib.suppress(TimeoutError):  # --duration ran out

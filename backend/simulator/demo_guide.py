@@ -28,6 +28,7 @@ def guide(
     timeline: DemoTimeline,
     log_file,
     console: str | None,
+    port_notes: list[str] | tuple[str, ...] = (),
 ) -> str:
     base = settings.http_base_url
     api = f"{base}/api/v1"
@@ -48,6 +49,7 @@ def guide(
         f"  user        {account.username}   password {account.password}   "
         f"(both kept in {demo_dir(settings) / 'account.json'})",
         f"  MQTT        127.0.0.1:{settings.mqtt_port}",
+        *(f"  ({note})" for note in port_notes),
         "",
         "Try:",
         f"  curl -s {auth} {api}/devices",

@@ -68,6 +68,12 @@ class DemoProcess:
     def curl_lines(self) -> list[str]:
         return [line.strip() for line in self.lines if line.strip().startswith("curl ")]
 
+    def wait(self, timeout: float) -> int:
+        """The exit status, once every line it printed has been read."""
+        code = self.process.wait(timeout)
+        self._reader.join(5)
+        return code
+
     def interrupt(self) -> tuple[int, float]:
         """Ctrl-C; (exit status, seconds until the process was gone)."""
         sent = time.monotonic()
