@@ -74,11 +74,20 @@ def subject_for(alert: dict, rule: dict) -> str:
     return f"{prefix} {device}: {text[:120] or 'status ' + alert['level']} ({name})"
 
 
-def device_link(base_url: str, device_id: str | None) -> str:
+def console_links(base_url: str, alert: dict) -> dict[str, str]:
+    """Where a reader of the alert goes next: the console's pages (a signed-out reader signs
+    in and lands there), at the public URL; the API address only for programs."""
     base = base_url.rstrip("/")
-    if not device_id:
-        return f"{base}/api/v1/alerts"
-    return f"{base}/api/v1/devices/{quote(device_id, safe='')}"
+    device_id = alert.get("device_id")
+    links = {"alerts": f"{base}/alerts"}
+    links["device"] = (
+        f"{base}/devices/{quote(device_id, safe='')}" if device_id else links["alerts"]
+    )
+    if alert.get("rule_id"):
+        links["rule"] = f"{base}/rules/{quote(str(alert['rule_id']), safe='')}/edit"
+    if device_id:
+        links["api"] = f"{base}/api/v1/devices/{quote(device_id, safe='')}"
+    return links
 
 
 def _facts(alert: dict, rule: dict) -> list[tuple[str, str]]:
@@ -126,24 +135,38 @@ def _facts(alert: dict, rule: dict) -> list[tuple[str, str]]:
     return facts
 
 
+def _link_lines(alert: dict, base_url: str) -> list[tuple[str, str, str]]:
+    """(label, anchor text, URL) of each link a message carries."""
+    links = console_links(base_url, alert)
+    if alert.get("device_id"):
+        lines = [("Device", "Open the device", links["device"])]
+    else:
+        lines = [("Alerts", "Open the alerts", links["alerts"])]
+    if "rule" in links:
+        lines.append(("Rule", "Open the rule", links["rule"]))
+    return lines
+
+
 def bodies(alert: dict, rule: dict, base_url: str) -> tuple[str, str]:
     """(plain text, HTML) bodies of one notification."""
-    link = device_link(base_url, alert.get("device_id"))
     facts = _facts(alert, rule)
+    links = _link_lines(alert, base_url)
     text = "\n".join(f"{label + ':':<18}{value}" for label, value in facts)
-    text = f"{alert['subject']}\n\n{text}\n\nDevice: {link}\n"
+    text += "\n\n" + "".join(f"{label + ':':<8}{url}\n" for label, _, url in links)
     rows = "".join(
         f"<tr><th align='left' style='padding-right:1em'>{html.escape(label)}</th>"
         f"<td>{html.escape(str(value))}</td></tr>"
         for label, value in facts
     )
+    anchors = " &middot; ".join(
+        f"<a href='{html.escape(url, quote=True)}'>{anchor}</a>" for _, anchor, url in links
+    )
     page = (
         "<!doctype html><html><body style='font-family:sans-serif'>"
         f"<h2>{html.escape(alert['subject'])}</h2><table>{rows}</table>"
-        f"<p><a href='{html.escape(link, quote=True)}'>Open the device</a></p>"
-        "</body></html>"
+        f"<p>{anchors}</p></body></html>"
     )
-    return text, page
+    return f"{alert['subject']}\n\n{text}", page
 
 
 def compose(alert: dict, rule: dict, base_url: str) -> dict:
@@ -156,7 +179,8 @@ def compose(alert: dict, rule: dict, base_url: str) -> dict:
         "json": {
             "alert": {k: v for k, v in alert.items() if k not in ("details",)},
             "details": alert.get("details") or {},
-            "link": device_link(base_url, alert.get("device_id")),
+            "link": console_links(base_url, alert)["device"],
+            "links": console_links(base_url, alert),
         },
     }
 

@@ -3,6 +3,7 @@ alerts service and a real mail server (or the maildir), on both stacks."""
 
 from __future__ import annotations
 
+import re
 import time
 
 RECIPIENTS = ["ops@example.com", "oncall@example.com"]
@@ -48,12 +49,19 @@ def test_breach_held_for_the_duration_mails_each_recipient_once(alert_stack):
     assert sorted(m.to for m in mails) == sorted(RECIPIENTS), [m.subject for m in mails]
     subject = mails[0].subject
     assert subject.startswith("[CRIT] Greenhouse 3: temperature 31.5 > 30"), subject
-    assert "room=north" in mails[0].text and f"/api/v1/devices/{device['id']}" in mails[0].text
+    assert "room=north" in mails[0].text
+    # The links a person follows: the console's device and rule pages, not the JSON API.
+    text = mails[0].text
+    assert re.search(rf"^Device: +http://\S+/devices/{device['id']}\s*$", text, re.MULTILINE), text
+    assert re.search(r"^Rule: +http://\S+/rules/[^/\s]+/edit\s*$", text, re.MULTILINE), text
+    assert "/api/v1/" not in text
     assert "Greenhouse 3" in mails[0].html
     assert mails[0].message_id != mails[1].message_id
     assert mails[0].sender == "Fieldline <alerts@fieldline.test>"
     [hook] = alert_stack.webhook.bodies
     assert hook["alert"]["level"] == "crit" and hook["alert"]["device_id"] == device["id"]
+    assert hook["link"].endswith(f"/devices/{device['id']}") and "/api/" not in hook["link"]
+    assert hook["links"]["api"].endswith(f"/api/v1/devices/{device['id']}")
     [alert] = history(client)
     assert alert["kind"] == "alert" and alert["value"] == 31.5
     assert {d["status"] for d in alert["deliveries"]} == {"sent"}

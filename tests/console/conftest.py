@@ -129,10 +129,13 @@ def console_stack(request, tmp_path_factory) -> Iterator[ConsoleStack]:
         stores = dict(
             database_url=database_url, influx_url=influx_url, influx_database=influx_database
         )
+    http_port = free_port()
     settings = Settings(
         **stores,
         data_dir=data_dir,
-        http_port=0,
+        http_port=http_port,
+        # Mails link here: another spelling of the address, so a link proves where it came from.
+        public_url=f"http://localhost:{http_port}",
         mqtt_port=free_port(),
         internal_token=secrets.token_urlsafe(32),
         monitor_interval=0.5,

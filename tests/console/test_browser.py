@@ -9,6 +9,8 @@ tokens; 5 screenshots of every page at desktop and phone width (artifacts/screen
 
 from __future__ import annotations
 
+import email
+import email.policy
 import re
 import time
 from pathlib import Path
@@ -183,6 +185,38 @@ def test_3_rule_form_preview_save_and_breach_in_history(ada_page, console_stack)
     expect(page.locator("tr[data-level=crit]")).to_have_count(0)
     page.goto(f"/alerts?device_id={device['id']}&level=crit")
     expect(page.locator("tr[data-level=crit]", has_text=rule["name"]).first).to_be_visible()
+
+
+def alert_mail_links(data_dir: Path, subject_start: str) -> dict[str, str]:
+    """The labelled links ("Device: URL") of the newest mail whose subject starts so."""
+    for path in sorted((data_dir / "mail" / "new").iterdir(), reverse=True):
+        mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        if str(mail["Subject"]).startswith(subject_start):
+            text = mail.get_body(("plain",)).get_content()
+            return dict(re.findall(r"^(Device|Rule|Alerts):\s+(\S+)$", text, re.MULTILINE))
+    raise AssertionError(f"no mail starting {subject_start!r} in {data_dir / 'mail'}")
+
+
+def test_3b_the_alert_mail_links_open_console_pages_after_sign_in(browser, console_stack):
+    # Test 3's breach mailed ops@example.com; its links go to the public URL's console pages.
+    settings = console_stack.running.settings
+    links = alert_mail_links(settings.data_dir, "[CRIT] Greenhouse 1: temperature 99")
+    device = console_stack.ada.devices["Greenhouse 1"]
+    assert links["Device"] == f"{settings.public_url}/devices/{device['id']}", links
+    assert links["Rule"].startswith(f"{settings.public_url}/rules/"), links
+    page = open_page(browser, console_stack)  # a reader who is not signed in
+    try:
+        page.goto(links["Device"])
+        assert "/login?next=" in page.url, page.url
+        page.get_by_label("Username").fill(console_stack.ada.username)
+        page.get_by_label("Password").fill(console_stack.ada.password)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(links["Device"])
+        expect(page.get_by_role("heading", name="Greenhouse 1")).to_be_visible()
+        page.goto(links["Rule"])
+        expect(page.get_by_label("Name")).to_have_value("Greenhouse too hot")
+    finally:
+        page.context.close()
 
 
 def test_4_csrf_login_redirect_and_bearer_api(browser, ada_page, console_stack):
