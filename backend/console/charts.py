@@ -8,9 +8,10 @@ means, not 10,080 readings).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from fieldline_backend.common.windows import window_ms  # noqa: F401 - the pages size charts
 
 MIN_WIDTH = 60
 MAX_WIDTH = 4000
@@ -21,16 +22,6 @@ def clamp_width(width: int | None) -> int:
     if width is None:
         return DEFAULT_WIDTH
     return max(MIN_WIDTH, min(MAX_WIDTH, int(width)))
-
-
-def window_ms(start_ms: int, stop_ms: int, width_px: int) -> int:
-    """The aggregation window for a chart of width_px over [start_ms, stop_ms): whole
-    seconds, at least 1 s. Windows are aligned to the epoch, so a range of length L
-    touches at most floor(L / every) + 1 of them; every >= L / (width - 1) keeps that
-    at most width_px."""
-    span = max(stop_ms - start_ms, 1)
-    every = math.ceil(span / max(width_px - 1, 1))
-    return max(1000, math.ceil(every / 1000) * 1000)
 
 
 async def read_all_pages(api, path: str, **params) -> dict[str, list]:

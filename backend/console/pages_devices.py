@@ -27,40 +27,23 @@ router = APIRouter(include_in_schema=False, route_class=ConsoleRoute)
 SPARK_WIDTH = 120
 
 
-def main_field(device: dict, latest: dict) -> str | None:
-    """The field a sparkline shows: metadata `main_field` if the device has it, else
-    the first numeric field by name."""
-    wanted = device.get("metadata", {}).get("main_field")
-    if isinstance(wanted, str) and wanted in latest:
-        return wanted
-    numeric = [n for n, (_ts, v) in sorted(latest.items()) if not isinstance(v, bool)]
-    return numeric[0] if numeric else None
-
-
-async def _device_row(api: Api, device: dict) -> dict:
-    row = {"device": device, "status": None, "spark": "", "field": None, "error": None}
-    try:
-        status, latest = await asyncio.gather(
-            api.get(f"/devices/{device['id']}/status"), api.get(f"/devices/{device['id']}/latest")
-        )
-        row["status"] = status
-        field = row["field"] = main_field(device, latest["fields"])
-        if field:
-            hour = pick_range("1h", None, None)
-            every = charts.window_ms(hour.start_ms, hour.stop_ms, SPARK_WIDTH)
-            series = await api.get(
-                f"/devices/{device['id']}/telemetry", fields=field, start=hour.start_ms,
-                stop=hour.stop_ms, every=every, agg="mean",
-            )  # fmt: skip
-            row["spark"] = charts.sparkline(series["fields"][field], SPARK_WIDTH)
-    except ApiError as error:
-        row["error"] = "; ".join(error.messages())
-    return row
-
-
 async def _device_rows(api: Api) -> list[dict]:
-    devices = await api.get("/devices")
-    return list(await asyncio.gather(*(_device_row(api, d) for d in devices)))
+    """One call per poll (GET /api/v1/fleet), whatever the number of devices."""
+    try:
+        fleet = await api.get("/fleet", spark_points=SPARK_WIDTH)
+    except ApiError as error:  # the list still shows the devices, each saying why no state
+        devices = await api.get("/devices")
+        reason = "; ".join(error.messages())
+        return [{"device": d, "state": None, "spark": "", "error": reason} for d in devices]
+    return [
+        {
+            "device": row["device"],
+            "state": row,
+            "spark": charts.sparkline(row["spark"], SPARK_WIDTH) if row["spark"] else "",
+            "error": None,
+        }
+        for row in fleet
+    ]
 
 
 @router.get("/devices")

@@ -6,10 +6,11 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from fieldline_backend.common.internal import InternalOnly
 from fieldline_backend.infra.timeseries import QueryError, TimeSeriesUnavailable
+from fieldline_backend.storage.overview import fleet_overview
 from fieldline_backend.storage.query_size import check_query_size
 from fieldline_backend.storage.status import device_status
 
@@ -75,6 +76,25 @@ def read_latest(
         raise HTTPException(status_code=503, detail=f"{error}; try again shortly") from error
     fields = {k: list(v) for k, v in sorted(found.items())[:cap]}
     return {"device_id": device_id, "fields": fields, "truncated": len(found) > cap}
+
+
+OVERVIEW_MAX_DEVICES = 500  # per call; the gateway asks in slices of this many
+
+
+class OverviewAsk(BaseModel):
+    devices: dict[str, str | None] = Field(max_length=OVERVIEW_MAX_DEVICES)  # id -> main field
+    every_ms: int = Field(ge=1000, le=3_600_000)  # the sparklines' window over the last hour
+
+
+@router.post("/overview")
+def read_overview(request: Request, ask: OverviewAsk) -> list[dict]:
+    """Each device's row of the fleet overview (storage/overview.py), in the asked order."""
+    cap = request.app.state.ctx.settings.query_max_points
+    now_ms = int(time.time() * 1000)
+    try:
+        return fleet_overview(_storage(request).store, ask.devices, now_ms, ask.every_ms, cap)
+    except TimeSeriesUnavailable as error:
+        raise HTTPException(status_code=503, detail=f"{error}; try again shortly") from error
 
 
 class Invalidate(BaseModel):

@@ -11,7 +11,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from fieldline_backend.infra.timeseries import DropReport, ReadingMark, TimeSeriesReader
+from fieldline_backend.infra.timeseries import (
+    DeviceStatus,
+    DropReport,
+    ReadingMark,
+    TimeSeriesReader,
+)
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
@@ -49,6 +54,14 @@ def reported_drops(reports: Iterable[DropReport], since_ms: int) -> int:
     return sum(max(count - before.get(boot, 0), 0) for boot, count in newest.items())
 
 
+def presence(status: DeviceStatus | None, seen: int | None, now_ms: int) -> tuple[bool, int | None]:
+    """(online, last seen): the device's own retained status when it sent one, else
+    whether a reading arrived in the last ONLINE_GRACE_MS."""
+    online = status.online if status is not None else bool(seen and now_ms - seen < ONLINE_GRACE_MS)
+    stamps = [t for t in (seen, status.ts_ms if status else None) if t is not None]
+    return online, max(stamps, default=None) or None
+
+
 def device_status(store: TimeSeriesReader, device_id: str, now_ms: int) -> dict:
     status = store.statuses([device_id]).get(device_id)
     seen = store.last_seen([device_id]).get(device_id)
@@ -62,13 +75,11 @@ def device_status(store: TimeSeriesReader, device_id: str, now_ms: int) -> dict:
     # Messages it sent that went to telemetry.dead (a mistyped topic, an invalid payload).
     hour_report["rejected"] = store.rejected(device_id, now_ms - HOUR_MS, now_ms + 60_000)
     day_report["rejected"] = store.rejected(device_id, now_ms - DAY_MS, now_ms + 60_000)
-    last_seen = max([t for t in (seen, status.ts_ms if status else None) if t is not None] or [0])
-    recently = bool(seen and now_ms - seen < ONLINE_GRACE_MS)
-    online = status.online if status is not None else recently
+    online, last_seen = presence(status, seen, now_ms)
     return {
         "device_id": device_id,
         "status": "online" if online else "offline",
-        "last_seen": last_seen or None,
+        "last_seen": last_seen,
         "readings_last_hour": len(hour),
         "completeness": {"last_hour": hour_report, "last_day": day_report},
     }

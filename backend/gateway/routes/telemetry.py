@@ -15,13 +15,13 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated
 
-import httpx
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from fieldline_backend.common.numbers import ascii_int
 from fieldline_backend.devices.client import DevicesClientDep
 from fieldline_backend.gateway.auth import CurrentUser
+from fieldline_backend.gateway.storage_calls import storage_get
 
 router = APIRouter(
     prefix="/api/v1/devices",
@@ -86,24 +86,6 @@ def _time_ms(text: str, now_ms: int, what: str) -> int:
     return stamp
 
 
-async def _storage_get(request: Request, path: str, params: dict | None = None) -> dict:
-    ctx = request.app.state.ctx
-    try:
-        async with ctx.service_client("storage", timeout=30) as client:
-            response = await client.get(path, params=params)
-    except httpx.HTTPError as error:
-        raise HTTPException(
-            503, f"the storage service is unreachable ({error!r}); retry"
-        ) from error
-    if response.status_code == 400:
-        raise _bad(response.json().get("detail", "the store refused the query"))
-    if response.status_code == 422:  # a query over the size limits; names the parameter
-        raise HTTPException(422, response.json()["detail"])
-    if response.status_code != 200:
-        raise HTTPException(503, f"the storage service answered {response.status_code}; retry")
-    return response.json()
-
-
 def _value_names(fields: str) -> list[str]:
     names = [name.strip() for name in fields.split(",") if name.strip()]
     if not names:
@@ -164,7 +146,7 @@ async def read_telemetry(
         raise _bad("stop must be later than start")
     params = {"fields": ",".join(names), "start": start_ms, "stop": stop_ms}
     params.update(_window(agg, every, limit))
-    body = await _storage_get(request, f"/internal/telemetry/devices/{device_id}", params)
+    body = await storage_get(request, f"/internal/telemetry/devices/{device_id}", params)
     series = {name: body["fields"].get(name, []) for name in names}
     next_start = body["next_start"]
     headers = {}
@@ -220,7 +202,7 @@ async def read_latest(
     `truncated` is true when the device has more."""
     await devices.get(device_id, user.id)
     start_ms = parse_time_ms(start, int(time.time() * 1000), "start")
-    return await _storage_get(
+    return await storage_get(
         request, f"/internal/telemetry/devices/{device_id}/latest", {"start": start_ms}
     )
 
@@ -233,4 +215,4 @@ async def read_status(
     last hour and day: readings missing by seq per boot, and those the device reported
     dropping from its buffer."""
     await devices.get(device_id, user.id)
-    return await _storage_get(request, f"/internal/telemetry/devices/{device_id}/status")
+    return await storage_get(request, f"/internal/telemetry/devices/{device_id}/status")
