@@ -28,17 +28,24 @@ class Backend:
     def api_url(self) -> str:
         return self.stack.base_url
 
-    def device_ids(self) -> list[str]:
-        """Every device of the test user, straight from the API."""
+    def api_get(self, path: str, **params):
+        """GET /api/v1<path> as the test user; the answer's JSON (asserting a 200)."""
         with self.stack.client() as http:
             token = http.post(
                 "/api/v1/auth/token", data={"username": self.username, "password": self.password}
             ).json()["access_token"]
-            answer = http.get("/api/v1/devices", headers={"Authorization": f"Bearer {token}"})
-        answer.raise_for_status()
-        body = answer.json()
-        items = body if isinstance(body, list) else body.get("items", [])
-        return [device["id"] for device in items]
+            answer = http.get(
+                f"/api/v1{path}", params=params, headers={"Authorization": f"Bearer {token}"}
+            )
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    def devices(self) -> list[dict]:
+        return self.api_get("/devices")
+
+    def device_ids(self) -> list[str]:
+        """Every device of the test user, straight from the API."""
+        return [device["id"] for device in self.devices()]
 
 
 @contextmanager

@@ -4,8 +4,21 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from fieldline_backend.console import pages_account, pages_auth, pages_devices, pages_rules
+from fieldline_backend.console import (
+    pages_account,
+    pages_auth,
+    pages_devices,
+    pages_new_device,
+    pages_rules,
+)
 
 
 def console_routers() -> list[APIRouter]:
-    return [pages_auth.router, pages_devices.router, pages_rules.router, pages_account.router]
+    # /devices/new before /devices/{device_id}.
+    return [
+        pages_auth.router,
+        pages_new_device.router,
+        pages_devices.router,
+        pages_rules.router,
+        pages_account.router,
+    ]

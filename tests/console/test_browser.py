@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import re
 import time
 from pathlib import Path
@@ -256,6 +257,7 @@ PAGES = {
     "alerts": "/alerts",
     "tokens": "/tokens",
     "confirm-rotate": "/devices/{greenhouse}/rotate",
+    "device-new": "/devices/new",
 }
 
 
@@ -287,6 +289,18 @@ def test_5_screenshots_and_phone_width(browser, console_stack, size):
         page.get_by_label("Recipients").fill("ops@example.com")
         page.wait_for_selector("[data-preview-count]")
         page.screenshot(path=folder / f"rule-preview-{size}.png", full_page=True)
+        # Adding a device: the page with its credentials and config.json (removed after).
+        page.goto("/devices/new")
+        page.get_by_label("Name").fill(f"Screenshot {size}")
+        page.get_by_label("Tags").fill("room=hall")
+        page.get_by_role("button", name="Add device").click()
+        expect(page.get_by_role("heading", name=f"Screenshot {size} is registered")).to_be_visible()
+        config = json.loads(page.locator("[data-config-json]").input_value())
+        console_stack.ada.api.delete(f"/api/v1/devices/{config['device_id']}").raise_for_status()
+        page.screenshot(path=folder / f"device-created-{size}.png", full_page=True)
+        if size == "phone":
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= PHONE["width"], f"device-created is {width} px wide at 360 px"
     finally:
         page.context.close()
-    assert len(list(folder.glob(f"*-{size}.png"))) == len(PAGES) + 2
+    assert len(list(folder.glob(f"*-{size}.png"))) == len(PAGES) + 3
