@@ -1,7 +1,8 @@
 """The fleet at a glance, in one call: for each device its state, the last hour's
 completeness, its newest values and a sparkline of its main field. The console's devices
-list polls it; per device it costs two reads of the store (marks, latest) where the
-per-device routes cost eight, and the sparklines are one query per distinct field."""
+list polls it. The store is read in bulk (statuses, last seen, the hour's marks and the
+newest values of all the devices at once; the sparklines one query per distinct field),
+where the per-device routes cost eight reads per device."""
 
 from __future__ import annotations
 
@@ -33,10 +34,12 @@ def fleet_overview(
     """One row per device of `preferred` (device id -> preferred sparkline field)."""
     ids = list(preferred)
     statuses, seen = store.statuses(ids), store.last_seen(ids)
+    marks = store.marks_by_device(ids, now_ms - HOUR_MS, now_ms + 60_000)
+    latest = store.latest_by_device(ids, now_ms - LATEST_SINCE_MS, limit=max_fields + 1)
     rows = []
     for device_id in ids:
-        hour = completeness(store.marks(device_id, now_ms - HOUR_MS, now_ms + 60_000))
-        found = store.latest(device_id, now_ms - LATEST_SINCE_MS, limit=max_fields + 1)
+        hour = completeness(marks[device_id])
+        found = latest[device_id]
         online, last_seen = presence(statuses.get(device_id), seen.get(device_id), now_ms)
         rows.append(
             {

@@ -243,6 +243,33 @@ def test_latest_value_of_each_field_without_bookkeeping(store):
     assert store.latest("dev-c", now - 200_000) == {}
 
 
+def test_bulk_latest_and_marks_are_the_single_device_answers(store):
+    """latest_by_device and marks_by_device (the fleet overview) answer, for every device
+    asked, exactly what latest and marks answer for it alone; a device with nothing is {}
+    or []; tag sets (metadata changed between readings) do not split a device."""
+    now = int(time.time() * 1000)
+    points = []
+    for d, device in enumerate(["dev-a", "dev-b", "dev-c"]):
+        for i in range(5):
+            values = {f"v{(i + d) % 3}": float(i), "on": i % 2 == 0}
+            marks = Marks(received=now - i, seq=i, boot=d + 1, dropped=i if i == 3 else None)
+            points.append(Point(device, now - 1000 * i, values, {"room": f"r{i % 2}"}, marks))
+    store.write(points)
+    asked = ["dev-a", "dev-b", "dev-c", "dev-none"]
+    for limit in (None, 1, 2):
+        bulk = store.latest_by_device(asked, now - 60_000, limit=limit)
+        assert bulk == {d: store.latest(d, now - 60_000, limit=limit) for d in asked}
+    assert store.latest_by_device(asked, now - 60_000)["dev-a"] == {
+        "on": (now, True), "v0": (now, 0.0), "v1": (now - 1000, 1.0), "v2": (now - 2000, 2.0),
+    }  # fmt: skip
+    bulk_marks = store.marks_by_device(asked, now - 3500, now + 1)
+    assert bulk_marks == {d: store.marks(d, now - 3500, now + 1) for d in asked}
+    assert [(m.ts_ms, m.seq, m.dropped) for m in bulk_marks["dev-b"]] == [
+        (now - 3000, 3, 3), (now - 2000, 2, None), (now - 1000, 1, None), (now, 0, None),
+    ]  # fmt: skip
+    assert bulk_marks["dev-none"] == [] and store.marks_by_device([], 0, now) == {}
+
+
 # ---- pages: a capped answer and the cursor to the rest (issue 13, item 7) -----------------
 
 

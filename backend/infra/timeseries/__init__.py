@@ -170,8 +170,19 @@ class TimeSeriesReader(Protocol):
         start_ms, marks left out (how a reader learns the fields).
         With limit: the first `limit` fields by name."""
 
+    def latest_by_device(
+        self, device_ids: Sequence[str], start_ms: int, limit: int | None = None
+    ) -> dict[str, dict[str, tuple[int, Value]]]:
+        """latest() of each device, in bulk (the fleet overview): every device given is a
+        key, {} when it has no value since start_ms."""
+
     def marks(self, device_id: str, start_ms: int, stop_ms: int) -> list[ReadingMark]:
         """The marks of the device's readings in [start_ms, stop_ms), one per reading."""
+
+    def marks_by_device(
+        self, device_ids: Sequence[str], start_ms: int, stop_ms: int
+    ) -> dict[str, list[ReadingMark]]:
+        """marks() of each device, in bulk: every device given is a key, in time order."""
 
     def statuses(self, device_ids: Sequence[str]) -> dict[str, DeviceStatus]:
         """{device_id: its newest online/offline message}; devices without one absent."""

@@ -56,6 +56,27 @@ def _devices_clause(device_ids: Sequence[str]) -> str:
     return "(" + " OR ".join(f'"device_id" = {quote_literal(d)}' for d in device_ids) + ")"
 
 
+DEVICES_PER_QUERY = 100  # keeps a bulk read's URL (one OR term per device) near 5 KB
+STATEMENTS_PER_REQUEST = 50
+
+
+def _slices(device_ids: Sequence[str]) -> list[Sequence[str]]:
+    return [
+        device_ids[i : i + DEVICES_PER_QUERY] for i in range(0, len(device_ids), DEVICES_PER_QUERY)
+    ]
+
+
+def _named_fields(series: dict, limit: int | None) -> set[str]:
+    """The value names a `SELECT last(*)` row has values of (marks left out), the first
+    `limit` by name."""
+    names = []
+    for column, value in zip(series["columns"], series["values"][0], strict=False):
+        name = column.removeprefix("last_")
+        if column.startswith("last_") and not name.startswith("@") and value is not None:
+            names.append(name)
+    return set(sorted(names)[:limit])
+
+
 class InfluxStore:
     def __init__(
         self,
@@ -241,45 +262,52 @@ class InfluxStore:
     def latest(
         self, device_id: str, start_ms: int, limit: int | None = None
     ) -> dict[str, tuple[int, Value]]:
-        """{field: (ts_ms, value)} of the device's newest value of each field since
-        start_ms (the first `limit` fields by name); bookkeeping fields (@...) left out."""
-        where = f"{_devices_clause([device_id])} AND time >= {int(start_ms)}ms"
-        # last(*) names the fields (InfluxQL cannot list a series' field keys), but
-        # stamps every column with the range's start: one last() per field for the times.
-        rows = self._select(f"SELECT last(*) FROM {quote_ident(MEASUREMENT)} WHERE {where}")
-        names = []
-        for series in rows:
-            for column, value in zip(series["columns"], series["values"][0], strict=False):
-                name = column.removeprefix("last_")
-                if column.startswith("last_") and not name.startswith("@") and value is not None:
-                    names.append(name)
-        names = sorted(names)[:limit]
-        if not names:
-            return {}
-        statements = ";".join(
-            f"SELECT last({quote_ident(n)}::field) FROM {quote_ident(MEASUREMENT)} WHERE {where}"
-            for n in names
-        )
-        found = {}
-        for name, result in zip(names, self._query(statements), strict=True):
-            for series in result.get("series", []):
-                ts, value = series["values"][0][:2]
-                if value is not None:
-                    found[name] = (int(ts), _value(value, "last"))
-        return found
+        # Typed and documented once, in the port (TimeSeriesReader.latest).
+        return self.latest_by_device([device_id], start_ms, limit)[device_id]
+
+    def latest_by_device(self, device_ids, start_ms, limit=None):
+        found: dict[str, dict[str, tuple[int, Value]]] = {d: {} for d in device_ids}
+        for part in _slices(device_ids):
+            where = f"{_devices_clause(part)} AND time >= {int(start_ms)}ms"
+            # last(*) names the fields (InfluxQL cannot list a series' field keys), but
+            # stamps every column with the range's start: one last() per field for the times.
+            rows = self._select(
+                f'SELECT last(*) FROM {quote_ident(MEASUREMENT)} WHERE {where} GROUP BY "device_id"'
+            )
+            names_of = {s["tags"]["device_id"]: _named_fields(s, limit) for s in rows}
+            wanted = sorted(set().union(*names_of.values()))
+            for first in range(0, len(wanted), STATEMENTS_PER_REQUEST):
+                names = wanted[first : first + STATEMENTS_PER_REQUEST]
+                statements = ";".join(
+                    f"SELECT last({quote_ident(n)}::field) FROM {quote_ident(MEASUREMENT)} "
+                    f'WHERE {where} GROUP BY "device_id"'
+                    for n in names
+                )
+                for name, result in zip(names, self._query(statements), strict=True):
+                    for series in result.get("series", []):
+                        device = series["tags"]["device_id"]
+                        ts, value = series["values"][0][:2]
+                        if value is not None and name in names_of.get(device, ()):
+                            found[device][name] = (int(ts), _value(value, "last"))
+        return {device: dict(sorted(fields.items())) for device, fields in found.items()}
 
     def marks(self, device_id: str, start_ms: int, stop_ms: int) -> list[ReadingMark]:
+        return self.marks_by_device([device_id], start_ms, stop_ms)[device_id]
+
+    def marks_by_device(self, device_ids, start_ms, stop_ms):
         names = (RECEIVED_FIELD, BOOT_FIELD, SEQ_FIELD, DROPPED_FIELD)
         selectors = ", ".join(f"{quote_ident(n)}::field" for n in names)
-        rows = self._select(
-            f"SELECT {selectors} FROM {quote_ident(MEASUREMENT)} "
-            f"WHERE {_devices_clause([device_id])} AND time >= {int(start_ms)}ms "
-            f"AND time < {int(stop_ms)}ms"
-        )
-        marks = []
-        for series in rows:
-            for ts, _received, boot, seq, dropped in series.get("values", []):
-                marks.append(ReadingMark(int(ts), _int(boot), _int(seq), _int(dropped)))
+        marks: dict[str, list[ReadingMark]] = {d: [] for d in device_ids}
+        for part in _slices(device_ids):
+            rows = self._select(
+                f"SELECT {selectors} FROM {quote_ident(MEASUREMENT)} "
+                f"WHERE {_devices_clause(part)} AND time >= {int(start_ms)}ms "
+                f'AND time < {int(stop_ms)}ms GROUP BY "device_id"'
+            )
+            for series in rows:
+                found = marks[series["tags"]["device_id"]]
+                for ts, _received, boot, seq, dropped in series.get("values", []):
+                    found.append(ReadingMark(int(ts), _int(boot), _int(seq), _int(dropped)))
         return marks
 
     # ---- plumbing ----------------------------------------------------------------------

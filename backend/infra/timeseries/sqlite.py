@@ -238,33 +238,53 @@ class SQLiteStore:
     def latest(
         self, device_id: str, start_ms: int, limit: int | None = None
     ) -> dict[str, tuple[int, Value]]:
-        """{field: (ts_ms, value)} of the device's newest value of each field since
-        start_ms (the first `limit` fields by name); bookkeeping fields (@...) left out."""
+        # Typed and documented once, in the port (TimeSeriesReader.latest).
+        return self.latest_by_device([device_id], start_ms, limit)[device_id]
+
+    def latest_by_device(self, device_ids, start_ms, limit=None):
+        found: dict[str, dict[str, tuple[int, Value]]] = {d: {} for d in device_ids}
+        if not device_ids:
+            return found
+        marks = ",".join("?" * len(device_ids))
         with self.lock:
             # SQLite takes the bare columns from the row holding the MAX.
             rows = self.db.execute(
-                "SELECT field, MAX(ts_ms), value, is_bool FROM reading_values "
-                "WHERE device_id = ? AND ts_ms >= ? AND substr(field, 1, 1) != '@' "
-                "GROUP BY field ORDER BY field LIMIT ?",
-                (device_id, int(start_ms), -1 if limit is None else int(limit)),
+                "SELECT device_id, field, MAX(ts_ms), value, is_bool FROM reading_values "
+                f"WHERE device_id IN ({marks}) AND ts_ms >= ? AND substr(field, 1, 1) != '@' "
+                "GROUP BY device_id, field ORDER BY device_id, field",
+                (*device_ids, int(start_ms)),
             ).fetchall()
-        return {name: (ts, _typed(value, is_bool)) for name, ts, value, is_bool in rows}
+        for device, name, ts, value, is_bool in rows:
+            fields = found[device]
+            if limit is None or len(fields) < limit:
+                fields[name] = (ts, _typed(value, is_bool))
+        return found
 
     def marks(self, device_id: str, start_ms: int, stop_ms: int) -> list[ReadingMark]:
+        return self.marks_by_device([device_id], start_ms, stop_ms)[device_id]
+
+    def marks_by_device(self, device_ids, start_ms, stop_ms):
         names = (RECEIVED_FIELD, BOOT_FIELD, SEQ_FIELD, DROPPED_FIELD)
+        by_ts: dict[str, dict[int, dict[str, int]]] = {d: {} for d in device_ids}
+        if not device_ids:
+            return {}
+        marks = ",".join("?" * len(device_ids))
         with self.lock:
             rows = self.db.execute(
-                "SELECT ts_ms, field, value FROM reading_values WHERE device_id = ? "
-                "AND field IN (?, ?, ?, ?) AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms",
-                (device_id, *names, int(start_ms), int(stop_ms)),
+                f"SELECT device_id, ts_ms, field, value FROM reading_values "
+                f"WHERE device_id IN ({marks}) AND field IN (?, ?, ?, ?) "
+                "AND ts_ms >= ? AND ts_ms < ? ORDER BY device_id, ts_ms",
+                (*device_ids, *names, int(start_ms), int(stop_ms)),
             ).fetchall()
-        by_ts: dict[int, dict[str, int]] = {}
-        for ts, name, value in rows:
-            by_ts.setdefault(ts, {})[name] = int(value)
-        return [
-            ReadingMark(ts, f.get(BOOT_FIELD), f.get(SEQ_FIELD), f.get(DROPPED_FIELD))
-            for ts, f in by_ts.items()
-        ]
+        for device, ts, name, value in rows:
+            by_ts[device].setdefault(ts, {})[name] = int(value)
+        return {
+            device: [
+                ReadingMark(ts, f.get(BOOT_FIELD), f.get(SEQ_FIELD), f.get(DROPPED_FIELD))
+                for ts, f in stamps.items()
+            ]
+            for device, stamps in by_ts.items()
+        }
 
     def close(self) -> None:
         with self.lock:
