@@ -63,9 +63,10 @@ async def _own_device(api: Api, device_id: str) -> dict:
     return await or_not_found(api.get(f"/devices/{device_id}"), "no such device of yours")
 
 
-async def live_view(api: Api, device_id: str, time_range, width: int) -> dict:
+async def live_view(api: Api, device: dict, time_range, width: int) -> dict:
     """Status, latest values and one chart per field, each chart at most `width`
     points: the windows are sized to the chart and aggregated by the query API."""
+    device_id = device["id"]
     status, latest = await asyncio.gather(
         api.get(f"/devices/{device_id}/status"), api.get(f"/devices/{device_id}/latest")
     )
@@ -91,7 +92,10 @@ async def live_view(api: Api, device_id: str, time_range, width: int) -> dict:
             {
                 "field": name,
                 "agg": agg,
-                "chart": charts.draw(points, start, stop, width),
+                "chart": charts.draw(
+                    points, start, stop, width, every_ms=every, boolean=agg == "last"
+                ),
+                "unit": charts.unit_for(name, device.get("metadata")),
                 "last": points[-1] if points else None,
             }
         )
@@ -127,7 +131,7 @@ async def device_page(
         time_range = pick_range(range, start, stop)
     except RangeInvalid as problem:
         error, time_range = str(problem), pick_range("1h", None, None)
-    view = await live_view(session.api, device_id, time_range, charts.DEFAULT_WIDTH)
+    view = await live_view(session.api, device, time_range, charts.DEFAULT_WIDTH)
     mqtt = request.app.state.ctx.settings.device_mqtt_endpoint()
     return render(
         request, "device.html", session, device=device, view=view, mqtt=mqtt, error=error,
@@ -148,9 +152,9 @@ async def device_live(
 ) -> Response:
     """The live part of the device page (status, latest values, charts) for the
     page's script; `width` is the chart's width in CSS pixels."""
-    await _own_device(session.api, device_id)
+    device = await _own_device(session.api, device_id)
     time_range = _range_or_400(range, start, stop)
-    view = await live_view(session.api, device_id, time_range, charts.clamp_width(width))
+    view = await live_view(session.api, device, time_range, charts.clamp_width(width))
     response = render(request, "_device_live.html", session, device={"id": device_id}, view=view)
     return compressed_fragment(request, response)
 

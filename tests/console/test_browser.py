@@ -107,7 +107,7 @@ def test_2_chart_matches_the_query_api_and_updates_live(ada_page, console_stack)
     expected = len(answer.json()["fields"]["temperature"])
     assert expected > 100, "the day of readings should give many windows"
     assert plotted == int(attrs["points"]) == expected
-    pixels = figure.locator("svg").evaluate("svg => svg.clientWidth")
+    pixels = figure.locator("svg.plot").evaluate("svg => svg.clientWidth")
     assert plotted <= pixels, f"{plotted} points on a chart {pixels} px wide"
     assert plotted < 1440  # a day of minutes was aggregated, not sent raw
 
@@ -122,6 +122,61 @@ def test_2_chart_matches_the_query_api_and_updates_live(ada_page, console_stack)
         "data-last", re.compile(r",77\.5$")
     )
     assert page.evaluate("window.__sameDocument") is True, "the page was reloaded"
+
+
+def test_2b_chart_axis_ticks_and_the_value_under_the_pointer_or_keys(ada_page, console_stack):
+    page = ada_page
+    device = console_stack.ada.devices["Greenhouse 1"]
+    page.goto(f"/devices/{device['id']}?range=1d")
+    page.wait_for_selector("#live[data-updated]")
+    figure = page.locator("figure.chart[data-field=temperature]")
+    attrs = figure.evaluate("f => Object.assign({}, f.dataset)")
+    series = console_stack.ada.api.get(
+        f"/api/v1/devices/{device['id']}/telemetry",
+        params={"fields": "temperature", "start": attrs["start"], "stop": attrs["stop"],
+                "every": attrs["every"], "agg": "mean"},
+    ).json()["fields"]["temperature"]  # fmt: skip
+    by_ts = dict((ts, value) for ts, value in series)
+    # Y ticks: round numbers inside the plotted range, the unit on the top one.
+    labels = figure.locator("svg.yaxis text").all_text_contents()
+    assert len(labels) >= 2, labels
+    assert labels[-1].endswith(" °C"), labels
+    ticks = [float(label.removesuffix(" °C")) for label in labels]
+    assert ticks == sorted(ticks) and len(set(ticks)) == len(ticks)
+    assert min(by_ts.values()) - 1e-9 <= ticks[0] and ticks[-1] <= max(by_ts.values()) + 1e-9
+    expect(figure.locator("figcaption")).to_contain_text("temperature (°C)")
+
+    def read() -> tuple[int, float, str]:
+        readout = figure.locator("[data-readout]")
+        return (
+            int(readout.get_attribute("data-ts")),
+            float(readout.get_attribute("data-value")),
+            readout.inner_text(),
+        )
+
+    # The pointer in the middle of the chart: the value and time of the point there.
+    plot = figure.locator("svg.plot")
+    box = plot.bounding_box()
+    plot.hover(position={"x": box["width"] / 2, "y": box["height"] / 2})
+    ts, value, text = read()
+    assert ts in by_ts and value == pytest.approx(by_ts[ts], rel=1e-5), (ts, value)
+    middle = int(attrs["start"]) + (int(attrs["stop"]) - int(attrs["start"])) / 2
+    assert abs(ts - middle) <= 2 * int(attrs["every"]), (ts, middle)
+    assert re.fullmatch(
+        r"-?[0-9.]+ °C at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(mean of the window\)", text
+    )
+    # The keyboard: Tab reaches the chart, End is the newest point, arrows step through.
+    plot.focus()
+    page.keyboard.press("End")
+    assert read()[0] == series[-1][0]
+    page.keyboard.press("ArrowLeft")
+    assert read()[0] == series[-2][0] and read()[1] == pytest.approx(series[-2][1], rel=1e-5)
+    page.keyboard.press("Home")
+    assert read()[0] == series[0][0]
+    assert plot.get_attribute("tabindex") == "0"
+    # An on/off value: its axis says off and on.
+    door = page.locator("figure.chart[data-field=door] svg.yaxis text").all_text_contents()
+    assert door == ["off", "on"], door
 
 
 def test_3_rule_form_preview_save_and_breach_in_history(ada_page, console_stack):
@@ -289,6 +344,15 @@ def test_5_screenshots_and_phone_width(browser, console_stack, size):
         page.get_by_label("Recipients").fill("ops@example.com")
         page.wait_for_selector("[data-preview-count]")
         page.screenshot(path=folder / f"rule-preview-{size}.png", full_page=True)
+        # A chart's readout: the value under the pointer.
+        page.goto(PAGES["device"].format(greenhouse=greenhouse))
+        page.wait_for_selector("#live[data-updated]")
+        plot = page.locator("figure.chart[data-field=temperature] svg.plot")
+        plot.hover(position={"x": plot.bounding_box()["width"] * 0.6, "y": 80})
+        expect(page.locator("figure.chart[data-field=temperature] [data-readout]")).to_contain_text(
+            " at "
+        )
+        page.screenshot(path=folder / f"device-pointer-{size}.png", full_page=True)
         # Adding a device: the page with its credentials and config.json (removed after).
         page.goto("/devices/new")
         page.get_by_label("Name").fill(f"Screenshot {size}")
@@ -303,4 +367,4 @@ def test_5_screenshots_and_phone_width(browser, console_stack, size):
             assert width <= PHONE["width"], f"device-created is {width} px wide at 360 px"
     finally:
         page.context.close()
-    assert len(list(folder.glob(f"*-{size}.png"))) == len(PAGES) + 3
+    assert len(list(folder.glob(f"*-{size}.png"))) == len(PAGES) + 4

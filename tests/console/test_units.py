@@ -143,3 +143,29 @@ def test_rule_form_numbers_or_a_message(text):
         assert parsed.errors[0].startswith("crit: ")
     else:
         assert isinstance(parsed.rule["crit"], int | float)
+
+
+@given(
+    st.floats(-1e9, 1e9, allow_nan=False),
+    st.floats(1e-6, 1e9, allow_nan=False),
+)
+def test_axis_ticks_are_round_inside_the_range_and_few(low, spread):
+    high = low + spread
+    ticks = charts.nice_ticks(low, high)
+    assert 2 <= len(ticks) <= 5
+    steps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+    assert all(step > 0 for step in steps)
+    slack = steps[0] * 1e-6  # inside the range to within float rounding of a step
+    assert all(low - slack <= t <= high + slack for t in ticks), ticks
+    labels = [charts.tick_label(t, ticks) for t in ticks]
+    assert len(set(labels)) == len(labels), (ticks, labels)  # distinct as written
+
+
+def test_units_by_name_and_metadata():
+    assert charts.unit_for("temperature") == "°C"
+    assert charts.unit_for("outside_temperature") == "°C"  # a sensor prefix keeps it
+    assert charts.unit_for("soil") is None
+    assert charts.unit_for("soil", {"unit_soil": "% VWC"}) == "% VWC"
+    chart = charts.draw([(0, True), (1000, False)], 0, 2000, 100, every_ms=1000, boolean=True)
+    assert [t.label for t in chart.ticks] == ["off", "on"]
+    assert (chart.times, chart.values, chart.first_ms) == ("0,1", "1,0", 0)

@@ -6,6 +6,9 @@
 // 2. Forms with data-confirm ask before they are sent.
 // 3. A form with data-preview="<url>" posts itself there (with its CSRF token) shortly
 //    after each change and shows the answer in data-preview-into: the rule preview.
+// 4. Charts: the value and time of the point under the pointer, or of the focused
+//    chart's point moved with the arrow keys (Home/End, PageUp/PageDown by 10), in the
+//    figure's readout. The points come with the figure (data-first/-times/-values).
 (function () {
   "use strict";
 
@@ -31,6 +34,7 @@
           // Keep keyboard focus where it was when the focused element is replaced.
           var focusedId = document.activeElement && document.activeElement.id;
           el.innerHTML = html;
+          restoreCursors(el);
           el.setAttribute("data-updated", String(Date.now()));
           el.removeAttribute("data-stale");
           if (focusedId) {
@@ -81,6 +85,103 @@
     form.addEventListener("input", changed);
     form.addEventListener("change", changed);
   }
+
+  var cursors = {}; // field -> time of the point read, kept across live refreshes
+
+  function chartPoints(figure) {
+    if (!figure.__points) {
+      var first = Number(figure.getAttribute("data-first"));
+      var every = Number(figure.getAttribute("data-every"));
+      var times = figure.getAttribute("data-times").split(",");
+      var values = figure.getAttribute("data-values").split(",");
+      figure.__points = times.map(function (t, i) { return [first + Number(t) * every, values[i]]; });
+    }
+    return figure.__points;
+  }
+
+  function utc(ms) {
+    return new Date(ms).toISOString().replace("T", " ").slice(0, 19) + " UTC";
+  }
+
+  function showPoint(figure, index) {
+    var points = chartPoints(figure);
+    if (!points.length) return;
+    index = Math.max(0, Math.min(points.length - 1, index));
+    var point = points[index];
+    cursors[figure.getAttribute("data-field")] = point[0];
+    var value = point[1];
+    if (figure.getAttribute("data-agg") === "last") value = value === "1" ? "on" : "off";
+    var unit = figure.getAttribute("data-unit");
+    var readout = figure.querySelector("[data-readout]");
+    readout.textContent = value + (unit ? " " + unit : "") + " at " + utc(point[0]) +
+      (figure.getAttribute("data-agg") === "mean" ? " (mean of the window)" : "");
+    readout.setAttribute("data-ts", String(point[0]));
+    readout.setAttribute("data-value", point[1]);
+    var svg = figure.querySelector("svg.plot");
+    var start = Number(figure.getAttribute("data-start"));
+    var span = Math.max(1, Number(figure.getAttribute("data-stop")) - start);
+    var x = String((point[0] - start) / span * Number(figure.getAttribute("data-width")));
+    var line = svg.querySelector("line.cursor");
+    if (!line) {
+      line = document.createElementNS("http://www.w3.org/2000/svg", "line");
+      line.setAttribute("class", "cursor");
+      line.setAttribute("vector-effect", "non-scaling-stroke");
+      line.setAttribute("y1", "0");
+      line.setAttribute("y2", svg.viewBox.baseVal.height);
+      svg.appendChild(line);
+    }
+    line.setAttribute("x1", x);
+    line.setAttribute("x2", x);
+  }
+
+  function nearest(points, ts) {
+    var low = 0, high = points.length - 1;
+    while (low < high) {
+      var middle = (low + high) >> 1;
+      if (points[middle][0] < ts) low = middle + 1; else high = middle;
+    }
+    if (low > 0 && ts - points[low - 1][0] < points[low][0] - ts) return low - 1;
+    return low;
+  }
+
+  function onPointer(event) {
+    var svg = event.target.closest && event.target.closest("figure.chart svg.plot");
+    if (!svg) return;
+    var figure = svg.closest("figure.chart");
+    var box = svg.getBoundingClientRect();
+    var start = Number(figure.getAttribute("data-start"));
+    var span = Number(figure.getAttribute("data-stop")) - start;
+    var ts = start + (event.clientX - box.left) / Math.max(1, box.width) * span;
+    showPoint(figure, nearest(chartPoints(figure), ts));
+  }
+
+  var KEYS = { ArrowLeft: -1, ArrowRight: 1, PageUp: -10, PageDown: 10 };
+
+  function onKey(event) {
+    var svg = event.target.closest && event.target.closest("figure.chart svg.plot");
+    if (!svg) return;
+    var figure = svg.closest("figure.chart");
+    var points = chartPoints(figure);
+    var count = points.length;
+    var field = figure.getAttribute("data-field");
+    var at = field in cursors ? nearest(points, cursors[field]) : count - 1;
+    if (event.key === "Home") at = 0;
+    else if (event.key === "End") at = count - 1;
+    else if (event.key in KEYS) at += field in cursors ? KEYS[event.key] : 0;
+    else return;
+    event.preventDefault();
+    showPoint(figure, at);
+  }
+
+  function restoreCursors(root) {
+    Array.prototype.forEach.call(root.querySelectorAll("figure.chart:not([data-points=\"0\"])"), function (f) {
+      var field = f.getAttribute("data-field");
+      if (field in cursors) showPoint(f, nearest(chartPoints(f), cursors[field]));
+    });
+  }
+
+  document.addEventListener("pointermove", onPointer);
+  document.addEventListener("keydown", onKey);
 
   document.addEventListener("DOMContentLoaded", function () {
     Array.prototype.forEach.call(document.querySelectorAll("form[data-preview]"), livePreview);
