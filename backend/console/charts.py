@@ -118,6 +118,7 @@ def draw(
     height: int = 160,
     every_ms: int | None = None,
     boolean: bool = False,
+    decimals: int = 1,
 ) -> Chart:
     """A polyline path through (ts, value) points scaled into width x height, y-axis
     ticks, and the points in a compact form for the pointer readout; booleans plot as
@@ -134,7 +135,10 @@ def draw(
     def y_of(value: float) -> float:
         return PAD + usable_h - (value - low) / spread * usable_h
 
-    parts = [f"{(ts - start_ms) / span * width:.1f},{y_of(value):.1f}" for ts, value in values]
+    parts = [
+        f"{(ts - start_ms) / span * width:.{decimals}f},{y_of(value):.{decimals}f}"
+        for ts, value in values
+    ]
     levels = [0.0, 1.0] if boolean else nice_ticks(low, low + spread if high == low else high)
     labels = ["off", "on"] if boolean else [tick_label(v, levels) for v in levels]
     ticks = tuple(Tick(round(y_of(v), 1), label) for v, label in zip(levels, labels, strict=True))
@@ -153,7 +157,8 @@ def sparkline(points: list, width: int = 120, height: int = 28) -> str:
         return ""
     start = points[0][0]
     stop = points[-1][0] + 1
-    return draw(points, start, stop, width, height).path
+    # Whole pixels: a 120 x 28 line needs no more, and 300 rows of it are half the list.
+    return draw(points, start, stop, width, height, decimals=0).path
 
 
 def when(ts_ms: int | None) -> str:

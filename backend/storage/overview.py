@@ -34,9 +34,9 @@ def fleet_overview(
 ) -> list[dict]:
     """One row per device of `preferred` (device id -> preferred sparkline field)."""
     ids = list(preferred)
-    # Four independent reads, at once: on InfluxDB each is a round trip of 50-130 ms for
-    # 300 devices, most of it waiting on the server (SQLite's adapter serialises them).
-    with ThreadPoolExecutor(4, thread_name_prefix="overview") as pool:
+    # Four independent reads, at once where that helps: on InfluxDB each is a round trip of
+    # 50-130 ms for 300 devices, mostly waiting on the server.
+    with ThreadPoolExecutor(4 if store.parallel_reads else 1, "overview") as pool:
         reads = [
             pool.submit(store.statuses, ids),
             pool.submit(store.last_seen, ids),

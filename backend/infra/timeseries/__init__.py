@@ -131,6 +131,10 @@ class TimeSeriesWriter(Protocol):
 class TimeSeriesReader(Protocol):
     """What the query API, the device status and the monitor read."""
 
+    # Whether independent reads gain from running at once: a server does (InfluxDB), an
+    # in-process file behind one lock does not (SQLite: threads only add GIL hand-offs).
+    parallel_reads: bool
+
     def query(
         self,
         device_ids: Sequence[str],
