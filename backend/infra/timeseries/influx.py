@@ -79,6 +79,7 @@ def _named_fields(series: dict, limit: int | None) -> set[str]:
 
 class InfluxStore:
     parallel_reads = True  # each read is an HTTP round trip, mostly waiting on the server
+
     def __init__(
         self,
         url: str,

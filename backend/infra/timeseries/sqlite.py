@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS device_status (
 
 class SQLiteStore:
     parallel_reads = False  # one connection behind one lock
+
     def __init__(self, path: Path | str):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
