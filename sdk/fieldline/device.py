@@ -345,11 +345,14 @@ class Device:
         return asyncio.create_task(self.run())
 
     async def stop(self):
-        """Leave politely: `offline` retained (a DISCONNECT suppresses the last will)."""
+        """Leave politely: `offline` retained, and the DISCONNECT only once the broker
+        acknowledged it (a DISCONNECT suppresses the last will: sent before the PUBACK, the
+        broker may drop the `offline` and the device stays "online" for ever)."""
         self._running = False
         if self.session.connected:
             try:
                 await self.session.publish(self.status_topic, b"offline", True)
+                await self.session.wait_acked(self.session.ack_timeout_ms)
             except OSError:
                 pass
         await self.session.disconnect()

@@ -225,6 +225,14 @@ class Session:
         await self._send_publish(entry, False)
         return entry[0]
 
+    async def wait_acked(self, timeout_ms):
+        """Until nothing awaits its PUBACK (True), or the link drops or timeout_ms passes."""
+        waited = 0
+        while self.inflight and self.connected and waited < timeout_ms:
+            await port.sleep_ms(10)
+            waited += 10
+        return not self.inflight
+
     async def resend_inflight(self):
         """After a reconnect: every unacknowledged PUBLISH again, same ids, with dup."""
         for entry in list(self.inflight):

@@ -207,6 +207,23 @@ def case_reading_restamped_after_sync(workdir):
     assert batch.startswith(b"[{") and batch.endswith(b"}]")
 
 
+def case_clock_never_stamps_two_readings_alike(workdir):
+    """Readings taken in the same millisecond (issue 14, item 4): distinct uptime ticks
+    before the sync, distinct epoch ms after it, and the re-stamped ones all before."""
+    clock = Clock(3)
+    clock.synced = False  # as before NTP answered
+    early = [clock.stamp() for _ in range(300)]
+    ticks = [t for _, t, _ in early]
+    assert len(set(ticks)) == 300, "two readings share their uptime"
+    assert all(ts == 0 for ts, _, _ in early)
+    assert clock.check_sync(), "the host's clock is right"
+    restamped = [clock.restamp(t) for t in ticks]
+    late = [clock.stamp()[0] for _ in range(300)]
+    assert len(set(restamped + late)) == 600, "two readings of one boot share a time"
+    assert max(restamped) < min(late)
+    assert late == sorted(late) and restamped == sorted(restamped)
+
+
 def case_device_publish_validates_and_counts_boots(workdir):
     from fieldline import Device
 
@@ -244,6 +261,7 @@ CASES = [
     case_buffer_serves_ram_then_flash_in_order,
     case_reading_validation,
     case_reading_restamped_after_sync,
+    case_clock_never_stamps_two_readings_alike,
     case_device_publish_validates_and_counts_boots,
 ]
 
