@@ -4,7 +4,7 @@ drains the buffer in order and in batches, and reports drops.
 
     from fieldline import Device
     device = Device("config.json")
-    asyncio.create_task(device.run())
+    device.start()  # inside asyncio.run(...): see docs/sdk.md
     device.publish({"temperature": 21.5})
 """
 
@@ -132,6 +132,8 @@ class Device:
         self._last_ntp = None  # ticks_ms of the last NTP request, this link
         self._new = asyncio.Event()
         self._running = False
+        self._started = False  # start() or run() was called: someone will send
+        self._warned_idle = False
         log("boot", self.clock.boot, "device", self.client_id)
 
     # ---- the application side ------------------------------------------------------
@@ -143,6 +145,12 @@ class Device:
         ts, ticks, seq = self.clock.stamp()
         self.buffer.add(reading.encode(ts, ticks, seq, self.clock.boot, values_json))
         self._new.set()
+        if not self._started and not self._warned_idle:
+            self._warned_idle = True  # a script that never runs the loop sends nothing
+            log(
+                "publish(): the network loop is not running, the reading waits in the "
+                "journal; call device.start() inside asyncio.run(main()) (docs/sdk.md)"
+            )
         return seq
 
     def _on_message(self, topic, payload):
@@ -165,6 +173,7 @@ class Device:
         """Forever: Wi-Fi, broker, drain; back off between attempts. Never reboots for a
         missing network; port.reset() only after repeated unexpected failures."""
         self._running = True
+        self._started = True
         failures = 0
         watchdog_ms = int(self.config.get("watchdog_ms") or 0)
         if watchdog_ms:
@@ -342,6 +351,7 @@ class Device:
 
     def start(self):
         """Run the network loop as a background task; returns the task."""
+        self._started = True
         return asyncio.create_task(self.run())
 
     async def stop(self):

@@ -10,8 +10,14 @@ import time
 
 try:
     import asyncio
-except ImportError:  # pragma: no cover - every supported port has asyncio
-    import uasyncio as asyncio  # type: ignore
+except ImportError:  # pragma: no cover - every board has it; the unix port needs .frozen
+    try:
+        import uasyncio as asyncio  # type: ignore
+    except ImportError:
+        raise ImportError(
+            "fieldline needs asyncio: on the MicroPython unix port put .frozen on the path "
+            "(MICROPYPATH=lib:.:.frozen); a board has it built in"
+        )
 
 MICROPYTHON = sys.implementation.name == "micropython"
 

@@ -92,6 +92,7 @@ class BoardProcess:
         heapsize: str | None = None,
         script: str = "main.py",
         interpreter: str = "micropython",
+        micropypath: str = "lib:.",  # main.py adds .frozen (asyncio) itself; scripts need it
     ):
         self.board = board
         if interpreter == "cpython":  # the same app and SDK on the host (the simulator)
@@ -101,7 +102,7 @@ class BoardProcess:
             command = [str(micropython_path())]
             if heapsize:
                 command += ["-X", f"heapsize={heapsize}"]
-            env = dict(os.environ, MICROPYPATH="lib:.")
+            env = dict(os.environ, MICROPYPATH=micropypath)
         command.append(script)
         self._output: list[str] = []
         self._lock = threading.Lock()
