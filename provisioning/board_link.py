@@ -110,7 +110,12 @@ class BoardLink(abc.ABC):
         return ast.literal_eval(self.exec(_LIST_CODE.format(folder=folder)).decode())
 
     def remove_file(self, path: str) -> None:
-        self.exec(f"import os\ntry:\n os.remove({path!r})\nexcept OSError:\n pass")
+        self.remove_files([path])
+
+    def remove_files(self, paths: list[str]) -> None:
+        """Each of the files that exists; one round trip."""
+        if paths:
+            self.exec(_REMOVE_CODE.format(paths=list(paths)))
 
     def make_folders(self, folders: list[str]) -> None:
         """Each folder, parents first; those that exist are fine."""
@@ -181,6 +186,15 @@ del _fl_hash
 """
 
 # Every file under a folder, recursively, as relative paths.
+_REMOVE_CODE = """\
+import os
+for _fl_p in {paths!r}:
+    try:
+        os.remove(_fl_p)
+    except OSError:
+        pass
+"""
+
 _LIST_CODE = """\
 import os
 def _fl_walk(d, out):
