@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_wheel_carries_the_app_as_package_data():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    assert "device_app/*.py" in config["package-data"]["fieldline_provision"]
+    assert "*.py" in config["package-data"]["fieldline_provision.device_app"]
+    assert "fieldline_provision.device_app" in config["packages"]
     link = ROOT / "provisioning" / "device_app"
     assert link.is_symlink() and link.resolve() == (ROOT / "device").resolve()
 
