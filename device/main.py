@@ -1,81 +1,71 @@
-"""The Fieldline firmware app: read config.json, sample the configured sensors every
-interval_s, publish through the SDK; the SDK's loop does the network.
+"""The board runs this at every boot. It starts the Fieldline app (app.py) and makes sure a
+boot never ends silently: when the app cannot start or stops (out of memory while importing
+is the usual case on an ESP32's heap), it prints why, writes it to boot_error.txt (which
+`provision verify` shows) and tries again after a pause that grows to 5 minutes, with the
+modules unloaded and the heap collected. The journal on flash is untouched, so readings
+taken before are sent once the app runs. Ctrl-C (what `provision` sends) stops the retries
+and leaves the REPL to the host.
 
 On the unix port: cd <board dir> && MICROPYPATH=lib:. micropython main.py
 """
 
+import gc
 import sys
+import time
 
 # With MICROPYPATH=lib:. the unix port loses its frozen modules (asyncio among them);
 # a board always has them on sys.path.
 if ".frozen" not in sys.path:
     sys.path.append(".frozen")
 
-import json  # noqa: E402
-
-import sensors  # noqa: E402
-import status_led  # noqa: E402
-
-from fieldline import Device, port  # noqa: E402
-from fieldline.port import asyncio  # noqa: E402
-
-CONFIG = "config.json"
+BOOT_ERROR = "boot_error.txt"
+PAUSES_S = (5, 15, 60, 300)
+APP_MODULES = ("app", "sensors", "status_led", "fieldline")
 
 
-def load_config(path=CONFIG):
+def forget_app():
+    """Unload the app and the SDK, so the next attempt starts on a collected heap."""
+    for name in list(sys.modules):
+        if name.split(".")[0] in APP_MODULES:
+            del sys.modules[name]
+    gc.collect()
+
+
+def report(attempt, exc, pause):
+    print_exception = getattr(sys, "print_exception", None)
+    if print_exception is not None:
+        print_exception(exc)
+    else:  # CPython (the simulator's path)
+        import traceback
+
+        traceback.print_exception(exc)
+    line = "attempt %d: %s: %s" % (attempt, type(exc).__name__, exc)
+    print("fieldline: the app stopped (%s); retrying in %d s, Ctrl-C for the REPL" % (line, pause))
     try:
-        with open(path) as f:
-            return json.load(f)
+        with open(BOOT_ERROR, "w") as f:
+            f.write(line + "\n")
     except OSError:
-        print("fieldline: no %s on the board; run `provision` to write it" % path)
-        raise
-    except ValueError as exc:
-        print("fieldline: %s is not valid JSON (%r); run `provision` again" % (path, exc))
-        raise
+        pass  # a full or broken flash: the console line is all we can do
 
 
-async def sample_forever(device, drivers, interval_ms, log_readings=False):
-    next_at = port.ticks_ms()
+def boot():
+    attempt = 0
     while True:
-        values = {}
-        for driver in drivers:
-            try:
-                values.update(driver.read())
-            except Exception as exc:  # noqa: BLE001 - one broken sensor must not stop the rest
-                print("fieldline: sensor %s failed: %r" % (driver.name, exc))
-        if values:
-            try:
-                seq = device.publish(values)
-            except (ValueError, OSError) as exc:  # unsendable values, or flash trouble: go on
-                print("fieldline: reading not stored:", exc)
-            else:
-                if log_readings:  # tests compare this with what arrived
-                    print("fieldline: reading seq", seq)
-        next_at = port.ticks_add(next_at, interval_ms)
-        wait = port.ticks_diff(next_at, port.ticks_ms())
-        if wait < 0:  # we fell behind (slow sensor): do not try to catch up in a burst
-            next_at = port.ticks_ms()
-            wait = 0
-        await port.sleep_ms(wait)
+        attempt += 1
+        try:
+            import app
+
+            app.run()
+            return
+        except KeyboardInterrupt:
+            raise  # provision (or a person) wants the REPL
+        except Exception as exc:  # noqa: BLE001 - MemoryError above all: never end silently
+            pause = PAUSES_S[min(attempt, len(PAUSES_S)) - 1]
+            forget_app()
+            report(attempt, exc, pause)
+            del exc
+            gc.collect()
+            time.sleep(pause)
 
 
-def on_command(topic, payload):
-    # Commands are reserved for remote configuration; until then, show that they arrive.
-    print("fieldline: command on %s: %r" % (topic, payload))
-
-
-async def main():
-    config = load_config()
-    device = Device(config)
-    led = status_led.from_config(config.get("status_led"))
-    device.on_state = led.show
-    device.on_command = on_command
-    drivers = sensors.from_config(config.get("sensors") or [])
-    interval_ms = int(float(config.get("interval_s", 10)) * 1000)
-    print("fieldline: sampling %d sensor(s) every %d ms" % (len(drivers), interval_ms))
-    device.start()
-    led.start()
-    await sample_forever(device, drivers, interval_ms, bool(config.get("log_readings")))
-
-
-asyncio.run(main())
+boot()

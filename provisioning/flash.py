@@ -33,7 +33,7 @@ from fieldline_provision.board_files import (
 )
 from fieldline_provision.board_link import BoardLink
 from fieldline_provision.boot_diagnosis import diagnose
-from fieldline_provision.bytecode import board_version, compile_for
+from fieldline_provision.bytecode import files_for_board
 from fieldline_provision.device_config import SensorSpec
 from fieldline_provision.errors import DeviceNotOnline, ProvisionError
 
@@ -157,7 +157,7 @@ def _provision(
 
         say(f"      looking for Wi-Fi network {options.wifi_ssid!r} from the board")
         check_wifi_network(link, options.wifi_ssid)
-    bytecode = compile_for(files, board_version(link))
+    bytecode = files_for_board(link, files)
     say(f"[3/6] uploading the SDK (lib/fieldline/) and the firmware app, {bytecode.note}")
     upload = upload_changed(link, bytecode.files, say)
     link.remove_files(bytecode.stale)  # a .py left beside its .mpy would be imported instead

