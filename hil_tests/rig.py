@@ -20,10 +20,15 @@ same way from two pseudo-terminals:
   on a board, or it crashed) the rig starts it again, like a board rebooting into
   main.py; pending input is dropped, as a rebooting chip loses its UART buffer.
 
-What differs from a board, honestly: in the raw REPL, Ctrl-D on an empty line ends the
-unix-port process instead of printing "soft reboot" and staying in the raw REPL (so
-mpremote's `soft_reset=True` entry does not work on the rig; `provision` does not use
-it), there is no `machine.reset()`, and no Wi-Fi (an empty SSID means the host network).
+* A soft reset from the raw REPL (Ctrl-D on an empty line) behaves as on a board: the heap
+  is freed, "soft reboot" is printed and the board is back in the raw REPL without running
+  main.py. (The unix port itself ends its process there; the pump watches the host's
+  Ctrl-A/Ctrl-B to know the raw REPL was on, and the supervisor starts MicroPython again
+  without main.py and puts it in the raw REPL.) So `mpremote connect <rig> fs ls` works,
+  as on a board, and `provision` frees a running app's heap before it uploads.
+
+What differs from a board, honestly: there is no `machine.reset()`, no Wi-Fi (an empty
+SSID means the host network), and a soft reset does not run boot.py (a board's does).
 """
 
 from __future__ import annotations
@@ -82,6 +87,8 @@ class Rig:
         # firmware), for the tests of what provision says about it.
         self.program = program
         self.boots = 0
+        self.soft_resets = 0  # raw-REPL soft resets (the heap freed, main.py not run)
+        self._raw_repl = False  # the host's last Ctrl-A/Ctrl-B: is the raw REPL on?
         self._console = bytearray()  # everything the board printed, for test diagnostics
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -136,6 +143,7 @@ class Rig:
 
     def press_reset(self) -> None:
         """The EN button: MicroPython ends whatever it was doing and boots again."""
+        self._raw_repl = False  # a hard reset: main.py runs
         self._kill()
 
     # ---- what the board printed ------------------------------------------------------
@@ -154,23 +162,40 @@ class Rig:
 
     # ---- internals -------------------------------------------------------------------
 
-    def _command(self) -> list[str]:
+    def _command(self, run_main: bool = True) -> list[str]:
         if self.program:
             return list(self.program)
         command = [str(self.micropython)]
         if self.heapsize:
             command += ["-X", f"heapsize={self.heapsize}"]
         # -i: after main.py ends (or is interrupted) stay in the REPL, as a board does.
-        if (self.flash_dir / "main.py").exists():
+        if run_main and (self.flash_dir / "main.py").exists():
             command += ["-i", "main.py"]
         return command
 
-    def _boot(self) -> None:
+    def _soft_reset_in_raw_repl(self) -> None:
+        """What a board does on Ctrl-D in its raw REPL: fresh heap, no main.py, raw REPL."""
+        self.soft_resets += 1
+        _write_all(self._client_master, b"soft reboot\r\n", patience=0.05)
+        self._boot(run_main=False)
+        _write_all(self._board_master, b"\x01")  # the new REPL switches to raw mode
+
+    def _note_host_bytes(self, data: bytes) -> None:
+        # Ctrl-A enters the raw REPL, Ctrl-B leaves it; code inside it is printable text.
+        for byte in data:
+            if byte == 0x01:
+                self._raw_repl = True
+            elif byte == 0x02:
+                self._raw_repl = False
+
+    def _boot(self, run_main: bool = True) -> None:
+        if run_main:
+            self._raw_repl = False
         # A rebooting chip loses whatever was in its UART buffer.
         termios.tcflush(self._board_slave, termios.TCIFLUSH)
         env = dict(os.environ, MICROPYPATH="lib:.")
         self._process = subprocess.Popen(
-            self._command(),
+            self._command(run_main),
             cwd=self.flash_dir,
             stdin=self._board_slave,
             stdout=self._board_slave,
@@ -191,7 +216,10 @@ class Rig:
         while not self._stopping.is_set():
             process = self._process
             if process is not None and process.poll() is not None and not self._stopping.is_set():
-                self._boot()
+                if self._raw_repl and not self.program:
+                    self._soft_reset_in_raw_repl()
+                else:
+                    self._boot()
             time.sleep(0.02)
 
     def _pump(self) -> None:
@@ -211,6 +239,7 @@ class Rig:
                     # Short patience: with no host reading, board output is lost, as on a UART.
                     _write_all(self._client_master, data, patience=0.05)
                 else:
+                    self._note_host_bytes(data)
                     _write_all(self._board_master, data)
 
 

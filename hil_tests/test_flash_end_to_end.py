@@ -162,3 +162,53 @@ def test_device_rotate_with_port_rewrites_the_board_and_it_keeps_delivering(
     new_password = board_config(board)["mqtt"]["password"]
     assert new_password != old_password and new_password not in out
     wait_more_readings(backend, device_id, len(readings(backend, device_id)))
+
+
+HEAP_HOG = """\
+import time
+hog = []
+try:
+    while True:
+        hog.append(bytearray(2048))
+except MemoryError:
+    del hog[-3:]  # leaves ~6 KB: a user's app that uses the heap it has
+print("hog ready")
+while True:
+    time.sleep(0.1)
+"""
+
+
+@pytest.fixture
+def esp32_rig(tmp_path):
+    """The rig on the ESP32-sized interpreter at an ESP32's heap (111,936 bytes)."""
+    from hil_tests.rig import Rig
+    from tests.sdk.board import ESP32_HEAP, ESP32_MICROPYTHON
+
+    with Rig(tmp_path / "esp32-flash", micropython=ESP32_MICROPYTHON, heapsize=ESP32_HEAP) as rig:
+        yield rig
+
+
+def test_reflashing_a_running_board_whose_app_filled_the_heap(
+    esp32_rig, backend, monkeypatch, capsys
+):
+    """Issue 14, items 1 and 2, at the board's heap: the upload is .mpy, and a board whose
+    app holds nearly all the heap is re-provisioned (the raw REPL's soft reset frees it;
+    before, the upload ended with "the board raised MemoryError")."""
+    login(backend, monkeypatch, capsys)
+    args = ["--port", esp32_rig.port, "--sensor", "simulated", "--interval", "1"]
+    code, out, err = flash(capsys, *args, "--timeout", "90")
+    assert code == 0, err
+    assert "as .mpy (bytecode v6." in err, err
+    device_id = re.search(r"device (dev-\S+) created", out).group(1)
+    flash_dir = esp32_rig.flash_dir
+    assert (flash_dir / "lib/fieldline/session.mpy").exists()
+    assert not (flash_dir / "lib/fieldline/session.py").exists()
+
+    (flash_dir / "main.py").write_text(HEAP_HOG)
+    esp32_rig.press_reset()
+    assert esp32_rig.wait_for_console("hog ready", 30), esp32_rig.console()[-2000:]
+    code, out, err = flash(capsys, *args, "--device-id", device_id, "--timeout", "90")
+    assert code == 0, err + esp32_rig.console()[-2000:]
+    assert f"device {device_id} reflashed and online" in out
+    assert "HEAP_HOG" not in (flash_dir / "main.py").read_text()
+    wait_more_readings(backend, device_id, len(readings(backend, device_id)))

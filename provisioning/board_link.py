@@ -51,6 +51,12 @@ class BoardLink(abc.ABC):
         board runs boot.py, then main.py."""
 
     @abc.abstractmethod
+    def fresh_raw_repl(self) -> None:
+        """Soft reset from inside the raw REPL (Ctrl-D on an empty line): the heap is freed,
+        main.py does not run, and the board is back in the raw REPL. Before an upload: an
+        app interrupted with Ctrl-C leaves its objects on the heap."""
+
+    @abc.abstractmethod
     def read_console(self, seconds: float) -> bytes:
         """Whatever the board prints within `seconds`."""
 

@@ -157,6 +157,8 @@ def _provision(
 
         say(f"      looking for Wi-Fi network {options.wifi_ssid!r} from the board")
         check_wifi_network(link, options.wifi_ssid)
+    # The app was interrupted, not ended: its objects fill the heap the upload needs.
+    link.fresh_raw_repl()
     bytecode = files_for_board(link, files)
     say(f"[3/6] uploading the SDK (lib/fieldline/) and the firmware app, {bytecode.note}")
     upload = upload_changed(link, bytecode.files, say)

@@ -24,6 +24,7 @@ from fieldline_provision.errors import (
 from fieldline_provision.port_access import diagnose_open_failure
 
 RAW_REPL_BANNER = b"raw REPL; CTRL-B to exit\r\n"
+SOFT_REBOOT = b"soft reboot\r\n"
 DEFAULT_ANSWER_TIMEOUT = 8.0
 
 
@@ -166,6 +167,22 @@ class SerialBoardLink(BoardLink):
             self.transport.serial.write(b"\x04")
         except (serial.SerialException, OSError):
             raise BoardDisconnected(self.port) from None
+
+    def fresh_raw_repl(self) -> None:
+        if not self.transport.in_raw_repl:
+            self.enter_raw_repl()
+        self.transport.in_raw_repl = False
+        try:
+            self.transport.serial.write(b"\x04")
+            said = self._read_until(SOFT_REBOOT, self.answer_timeout)
+            if said.endswith(SOFT_REBOOT):
+                said = self._read_until(RAW_REPL_BANNER, self.answer_timeout)
+        except (serial.SerialException, OSError):
+            raise BoardDisconnected(self.port) from None
+        if said.endswith(RAW_REPL_BANNER):
+            self.transport.in_raw_repl = True  # the prompt '>' follows; exec waits for it
+        else:  # a port without this reset: interrupt whatever the board started instead
+            self.enter_raw_repl()
 
     def read_console(self, seconds: float) -> bytes:
         """Whatever the board prints within `seconds` (returns early on a quiet board only

@@ -100,6 +100,13 @@ class MicroPythonProcessLink(BoardLink):
         self.boots += 1
         self.app_running = True
 
+    def fresh_raw_repl(self) -> None:
+        self.calls.append("fresh_raw_repl")
+        self._stop()
+        self._owed = False
+        self._start()  # a fresh heap; main.py not run
+        self.app_running = False
+
     def read_console(self, seconds: float) -> bytes:
         return b""
 
