@@ -212,3 +212,30 @@ def test_reflashing_a_running_board_whose_app_filled_the_heap(
     assert f"device {device_id} reflashed and online" in out
     assert "HEAP_HOG" not in (flash_dir / "main.py").read_text()
     wait_more_readings(backend, device_id, len(readings(backend, device_id)))
+
+
+def test_flashing_a_name_that_exists_refuses_or_replaces_never_a_second_device(
+    board, backend, monkeypatch, capsys
+):
+    """Issue 14, item 7: the same --name again used to create a second device and leave
+    the first enabled with working credentials."""
+    login(backend, monkeypatch, capsys)
+    args = ["--port", board.port, "--sensor", "simulated", "--interval", "1", "--timeout", "90"]
+    code, out, err = flash(capsys, *args, "--name", "greenhouse", *wifi_args(board, monkeypatch))
+    assert code == 0, err
+    device_id = re.search(r"device (dev-\S+) created", out).group(1)
+    old_password = board_config(board)["mqtt"]["password"]
+
+    code, out, err = flash(capsys, *args, "--name", "greenhouse", *wifi_args(board, monkeypatch))
+    assert code != 0
+    assert f"a device named 'greenhouse' exists ({device_id})" in err, err
+    assert f"--device-id {device_id} (or --replace)" in err
+    assert backend.device_ids() == [device_id]
+
+    code, out, err = flash(
+        capsys, *args, "--name", "greenhouse", "--replace", *wifi_args(board, monkeypatch)
+    )
+    assert code == 0, err
+    assert f"device {device_id} reflashed and online" in out
+    assert backend.device_ids() == [device_id]
+    assert board_config(board)["mqtt"]["password"] != old_password

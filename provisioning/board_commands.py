@@ -71,6 +71,7 @@ def cmd_flash(args: argparse.Namespace, rt: Runtime) -> int:
         online_timeout_s=args.timeout,
         ca_pem=ca_pem,
         scan_wifi=not args.no_wifi_scan,
+        replace=args.replace,
     )
     with rt.api() as api:
         result = flash_board(options, api, rt.open_link, say=stderr)

@@ -189,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="reflash an existing device: rotate its credentials instead of creating one",
     )
     flash.add_argument(
+        "--replace",
+        action="store_true",
+        help="--name of an existing device: reflash that device (its credentials rotated) "
+        "instead of refusing",
+    )
+    flash.add_argument(
         "--no-wifi-scan",
         action="store_true",
         help="do not check from the board that --wifi-ssid is visible (hidden networks)",

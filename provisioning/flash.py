@@ -18,7 +18,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -35,7 +35,7 @@ from fieldline_provision.board_link import BoardLink
 from fieldline_provision.boot_diagnosis import diagnose
 from fieldline_provision.bytecode import files_for_board
 from fieldline_provision.device_config import SensorSpec
-from fieldline_provision.errors import DeviceNotOnline, ProvisionError
+from fieldline_provision.errors import DeviceNotOnline, ProvisionError, UsageError
 
 Say = Callable[[str], None]
 OpenLink = Callable[..., BoardLink]  # (port, answer_timeout=...) -> an opened link
@@ -55,6 +55,7 @@ class FlashOptions:
     online_timeout_s: float = 90.0
     ca_pem: str | None = None
     scan_wifi: bool = True
+    replace: bool = False  # --name of an existing device: reflash that one
 
 
 @dataclass
@@ -105,6 +106,29 @@ def validate_options(options: FlashOptions) -> None:
     )
 
 
+def _same_name(options: FlashOptions, devices: list[dict], say: Say) -> FlashOptions:
+    """A second device with the name of one that exists is almost always a reflash gone
+    wrong: the old device would stay enabled with working credentials. Refuse, or with
+    --replace reflash that device (its credentials rotated)."""
+    if not options.name:
+        return options
+    same = [d for d in devices if d.get("name") == options.name]
+    if not same:
+        return options
+    ids = ", ".join(d["id"] for d in same)
+    if not options.replace:
+        raise UsageError(
+            f"a device named {options.name!r} exists ({ids}): reflash it with "
+            f"--device-id {same[0]['id']} (or --replace), or pick another --name"
+        )
+    if len(same) > 1:
+        raise UsageError(
+            f"{len(same)} devices are named {options.name!r} ({ids}): say which with --device-id"
+        )
+    say(f"      --replace: reflashing device {same[0]['id']} named {options.name!r}")
+    return replace(options, device_id=same[0]["id"])
+
+
 def flash_board(
     options: FlashOptions,
     api: FieldlineApi,
@@ -120,7 +144,7 @@ def flash_board(
     if options.device_id:
         api.get_device(options.device_id)
     else:
-        api.list_devices()
+        options = _same_name(options, api.list_devices(), say)
 
     if options.firmware:
         from fieldline_provision.firmware import firmware_plan, write_firmware
