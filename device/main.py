@@ -33,12 +33,8 @@ def forget_app():
 
 def report(attempt, exc, pause):
     print_exception = getattr(sys, "print_exception", None)
-    if print_exception is not None:
+    if print_exception is not None:  # MicroPython: the traceback
         print_exception(exc)
-    else:  # CPython (the simulator's path)
-        import traceback
-
-        traceback.print_exception(exc)
     line = "attempt %d: %s: %s" % (attempt, type(exc).__name__, exc)
     print("fieldline: the app stopped (%s); retrying in %d s, Ctrl-C for the REPL" % (line, pause))
     try:

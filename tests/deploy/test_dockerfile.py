@@ -112,7 +112,8 @@ def test_the_copied_context_builds_a_complete_wheel(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     for package in packages["packages"]:
-        assert f"{package.replace('.', '/')}/__init__.py" in names, f"{package} not in the image"
+        folder = package.replace(".", "/") + "/"  # code (__init__.py) or data (templates/)
+        assert any(name.startswith(folder) for name in names), f"{package} not in the image"
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert (
         "fieldline = fieldline_backend.cli:main"

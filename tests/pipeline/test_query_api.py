@@ -252,6 +252,6 @@ async def _live_view(base_url: str, headers: dict, device_id: str, now: int) -> 
     span = TimeRange("custom", now - 180_000, now, "last 3 minutes")
     api = Api(httpx.AsyncClient(base_url=base_url, headers=headers, timeout=30))
     try:
-        return await live_view(api, device_id, span, width=4)
+        return await live_view(api, {"id": device_id, "metadata": {}}, span, width=4)
     finally:
         await api.close()

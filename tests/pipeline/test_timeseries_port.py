@@ -38,13 +38,15 @@ def store_methods_used() -> dict[str, list[str]]:
 
 
 def declared(protocol) -> set[str]:
-    return {
+    """Its methods and its declared attributes (`parallel_reads: bool`)."""
+    classes = [k for k in protocol.__mro__ if k not in (object, typing.Protocol, typing.Generic)]
+    methods = {
         name
-        for klass in protocol.__mro__
-        if klass not in (object, typing.Protocol, typing.Generic)
+        for klass in classes
         for name, value in vars(klass).items()
         if callable(value) and not name.startswith("_")
     }
+    return methods | {name for klass in classes for name in vars(klass).get("__annotations__", {})}
 
 
 def test_every_store_method_the_services_use_is_declared_on_the_port():

@@ -10,6 +10,8 @@ import time
 import pytest
 
 from tests.sdk.board import (
+    ESP32_HEAP,
+    ESP32_MICROPYTHON,
     BoardProcess,
     Collector,
     assert_in_order_once,
@@ -33,15 +35,16 @@ def _wait_published(device: BoardProcess, at_least: int, timeout: float) -> int:
 
 
 @pytest.mark.slow
-def test_broker_down_30s_every_reading_arrives_in_order_once_on_a_100k_heap(
+def test_broker_down_30s_every_reading_arrives_in_order_once_on_an_esp32_heap(
     anonymous_mosquitto, tmp_path
 ):
-    """Cases 2 and 8: 30 s outage while sampling every 100 ms, heap like an ESP32's."""
+    """Cases 2 and 8: 30 s outage while sampling every 100 ms, on the ESP32-sized
+    interpreter at a board's heap (111,936 bytes), the app from source."""
     broker = anonymous_mosquitto
     device_id = new_device_id("outage")
     collector = Collector(broker.port, device_id)
     board = build_board(tmp_path / "board", device_config(device_id, broker.port))
-    device = BoardProcess(board, heapsize="100K")
+    device = BoardProcess(board, heapsize=ESP32_HEAP, interpreter=str(ESP32_MICROPYTHON))
     try:
         collector.wait_for_seqs(set(range(1, 11)), timeout=30)
         broker.stop()
@@ -69,8 +72,8 @@ def test_broker_down_30s_every_reading_arrives_in_order_once_on_a_100k_heap(
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("interpreter", "heapsize"),
-    [("micropython", None), ("micropython", "100K"), ("cpython", None)],
-    ids=["micropython", "micropython-heap-100K", "cpython"],
+    [("micropython", None), (str(ESP32_MICROPYTHON), ESP32_HEAP), ("cpython", None)],
+    ids=["micropython", "esp32-board-heap", "cpython"],
 )
 def test_killed_during_outage_journal_replays_after_restart(
     anonymous_mosquitto, tmp_path, interpreter, heapsize
