@@ -8,7 +8,7 @@ import time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, StringConstraints
 
 from fieldline_backend.common.windows import window_ms
 from fieldline_backend.devices.client import DevicesClientDep
@@ -19,6 +19,7 @@ from fieldline_backend.gateway.storage_calls import storage_call
 router = APIRouter(
     prefix="/api/v1/fleet", tags=["telemetry"], responses={401: {"description": "not signed in"}}
 )
+TagFilter = Annotated[str, StringConstraints(pattern=r"^[^:]+:")]  # as parse_tags reads it
 SLICE = 500  # devices per call to storage (its limit)
 HOUR_MS = 3_600_000
 
@@ -53,7 +54,9 @@ async def fleet(
     request: Request,
     user: CurrentUser,
     devices: DevicesClientDep,
-    tag: Annotated[list[str], Query(description="key:value, repeatable; all must match")] = [],  # noqa: B006 - FastAPI query default
+    tag: Annotated[
+        list[TagFilter], Query(description="key:value, repeatable; all must match")
+    ] = [],  # noqa: B006 - FastAPI query default
     spark_points: Annotated[int, Query(ge=2, le=1000, description="sparkline windows")] = 120,
 ) -> list[FleetRow]:
     """Your devices (oldest first, filtered by tag like GET /devices), each with what a
