@@ -37,24 +37,30 @@ def store_methods_used() -> dict[str, list[str]]:
     return used
 
 
+def _classes(protocol) -> list[type]:
+    return [k for k in protocol.__mro__ if k not in (object, typing.Protocol, typing.Generic)]
+
+
 def declared(protocol) -> set[str]:
-    """Its methods and its declared attributes (`parallel_reads: bool`)."""
-    classes = [k for k in protocol.__mro__ if k not in (object, typing.Protocol, typing.Generic)]
-    methods = {
+    """Its methods."""
+    return {
         name
-        for klass in classes
+        for klass in _classes(protocol)
         for name, value in vars(klass).items()
         if callable(value) and not name.startswith("_")
     }
-    return methods | {name for klass in classes for name in vars(klass).get("__annotations__", {})}
+
+
+def attributes(protocol) -> set[str]:
+    """Its declared attributes (`parallel_reads: bool`)."""
+    return {name for klass in _classes(protocol) for name in vars(klass).get("__annotations__", {})}
 
 
 def test_every_store_method_the_services_use_is_declared_on_the_port():
     used = store_methods_used()
     assert {"write", "query", "marks"} <= set(used), f"the scan found too little: {used}"
-    missing = {
-        m: where for m, where in used.items() if m not in declared(timeseries.TimeSeriesStore)
-    }
+    port = timeseries.TimeSeriesStore
+    missing = {m: where for m, where in used.items() if m not in declared(port) | attributes(port)}
     assert missing == {}, f"called on the store but not declared on TimeSeriesStore: {missing}"
 
 
@@ -78,6 +84,15 @@ def test_each_adapter_implements_every_declared_method_with_its_parameters():
             assert method is not None, f"{adapter.__name__} lacks {name}"
             got = list(inspect.signature(method).parameters)
             assert got == expected, f"{adapter.__name__}.{name}: expected {expected}, got {got}"
+
+
+def test_each_adapter_sets_every_declared_attribute():
+    from fieldline_backend.infra.timeseries.influx import InfluxStore
+    from fieldline_backend.infra.timeseries.sqlite import SQLiteStore
+
+    assert attributes(timeseries.TimeSeriesStore) == {"parallel_reads"}
+    for adapter in (InfluxStore, SQLiteStore):
+        assert isinstance(getattr(adapter, "parallel_reads", None), bool), adapter.__name__
 
 
 def test_the_services_hold_the_port_not_an_object():
