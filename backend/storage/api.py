@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from fieldline_backend.common.internal import InternalOnly
 from fieldline_backend.infra.timeseries import QueryError, TimeSeriesUnavailable
-from fieldline_backend.storage.overview import fleet_overview
+from fieldline_backend.storage.overview import capped_latest, fleet_overview
 from fieldline_backend.storage.query_size import check_query_size
 from fieldline_backend.storage.status import device_status
 
@@ -74,8 +74,8 @@ def read_latest(
         found = _storage(request).store.latest(device_id, start, limit=cap + 1)
     except TimeSeriesUnavailable as error:
         raise HTTPException(status_code=503, detail=f"{error}; try again shortly") from error
-    fields = {k: list(v) for k, v in sorted(found.items())[:cap]}
-    return {"device_id": device_id, "fields": fields, "truncated": len(found) > cap}
+    fields, truncated = capped_latest(found, cap)
+    return {"device_id": device_id, "fields": fields, "truncated": truncated}
 
 
 OVERVIEW_MAX_DEVICES = 500  # per call; the gateway asks in slices of this many

@@ -25,6 +25,21 @@ def main_field(preferred: str | None, latest: Mapping[str, tuple[int, Value]]) -
     return numeric[0] if numeric else None
 
 
+def capped_latest(found: Mapping[str, tuple[int, Value]], cap: int) -> tuple[dict, bool]:
+    """({name: [ts, value]} of the first `cap` fields by name, whether there were more):
+    the answer of GET .../latest, and of each fleet row. Read with limit=cap + 1."""
+    return {k: list(v) for k, v in sorted(found.items())[:cap]}, len(found) > cap
+
+
+def _read_at_once(store: TimeSeriesReader, *reads):
+    """Each (function, *args), in parallel threads where the store gains, else in turn."""
+    if not store.parallel_reads:
+        return [read(*args) for read, *args in reads]
+    with ThreadPoolExecutor(len(reads), "overview") as pool:
+        futures = [pool.submit(read, *args) for read, *args in reads]
+        return [future.result() for future in futures]
+
+
 def fleet_overview(
     store: TimeSeriesReader,
     preferred: Mapping[str, str | None],
@@ -36,18 +51,17 @@ def fleet_overview(
     ids = list(preferred)
     # Four independent reads, at once where that helps: on InfluxDB each is a round trip of
     # 50-130 ms for 300 devices, mostly waiting on the server.
-    with ThreadPoolExecutor(4 if store.parallel_reads else 1, "overview") as pool:
-        reads = [
-            pool.submit(store.statuses, ids),
-            pool.submit(store.last_seen, ids),
-            pool.submit(store.marks_by_device, ids, now_ms - HOUR_MS, now_ms + 60_000),
-            pool.submit(store.latest_by_device, ids, now_ms - LATEST_SINCE_MS, max_fields + 1),
-        ]
-        statuses, seen, marks, latest = (read.result() for read in reads)
+    statuses, seen, marks, latest = _read_at_once(
+        store,
+        (store.statuses, ids),
+        (store.last_seen, ids),
+        (store.marks_by_device, ids, now_ms - HOUR_MS, now_ms + 60_000),
+        (store.latest_by_device, ids, now_ms - LATEST_SINCE_MS, max_fields + 1),
+    )
     rows = []
     for device_id in ids:
         hour = completeness(marks[device_id])
-        found = latest[device_id]
+        fields, truncated = capped_latest(latest[device_id], max_fields)
         online, last_seen = presence(statuses.get(device_id), seen.get(device_id), now_ms)
         rows.append(
             {
@@ -56,9 +70,9 @@ def fleet_overview(
                 "last_seen": last_seen,
                 "readings_last_hour": hour["received"],
                 "completeness_last_hour": hour,
-                "latest": {k: list(v) for k, v in sorted(found.items())[:max_fields]},
-                "latest_truncated": len(found) > max_fields,
-                "main_field": main_field(preferred[device_id], found),
+                "latest": fields,
+                "latest_truncated": truncated,
+                "main_field": main_field(preferred[device_id], latest[device_id]),
                 "spark": [],
             }
         )
