@@ -8,7 +8,10 @@ again changes nothing. A reading without `ts` gets the arrival time the ingestor
 stamped once into the `received_at` header; an MQTT redelivery (ingestor crash between
 the queue's confirm and the PUBACK) arrives with a later stamp, so such a reading is
 also keyed by (device, boot, seq): before writing, the store is asked which of those
-pairs it already holds within the redelivery window, and those are skipped.
+pairs it already holds within the redelivery window, and those are skipped. Two ingestor
+replicas may stamp two readings of one device alike: a worker moves its reading to the
+next free ms it sees, and, for two workers placing at once, each such reading also sits
+at its own microsecond inside the ms (tiebreak), so neither write replaces the other.
 """
 
 from __future__ import annotations
@@ -86,6 +89,16 @@ def received_at(message: QueueMessage) -> int:
         return int(time.time() * 1000)
 
 
+def tiebreak(reading: Reading) -> int:
+    """Microseconds (1-999) inside its ms for a reading without ts, from its (boot, seq):
+    the same reading always lands on the same spot (a redelivery replaces itself), two
+    readings of one boot less than 999 seqs apart never share one. 0 with a ts, whose
+    (device, ts) is the reading's key."""
+    if reading.ts_ms is not None or reading.seq is None:
+        return 0
+    return 1 + (reading.seq + 7919 * (reading.boot or 0)) % 999
+
+
 def reading_points(info: DeviceInfo, readings: Sequence[Reading], arrival: int) -> list[Point]:
     tags = device_tags(info)
     points = []
@@ -93,7 +106,8 @@ def reading_points(info: DeviceInfo, readings: Sequence[Reading], arrival: int) 
         # Readings of one batch without ts keep their order and stay apart.
         ts = reading.ts_ms if reading.ts_ms is not None else arrival - (len(readings) - 1 - index)
         marks = Marks(received=arrival, seq=reading.seq, boot=reading.boot, dropped=reading.dropped)
-        points.append(Point(info.device_id, ts, reading.values, tags, marks))
+        point = Point(info.device_id, ts, reading.values, tags, marks, tiebreak(reading))
+        points.append(point)
     return points
 
 

@@ -61,6 +61,11 @@ class Point:
     fields: dict[str, Value]  # the reading's values, as the payload contract checked them
     tags: dict[str, str] = field(default_factory=dict)  # owner + metadata tags
     marks: Marks = field(default_factory=Marks)  # bookkeeping, never among the values
+    # Microseconds inside ts_ms, for readings without ts only (storage.service.tiebreak):
+    # two storage workers may place two such readings of one device in the same ms at
+    # once, neither seeing the other's write; apart inside the ms, neither replaces the
+    # other. Reads still answer in ms. The SQLite store has one writer and ignores it.
+    tiebreak_us: int = 0
 
 
 class TimeSeriesUnavailable(Exception):

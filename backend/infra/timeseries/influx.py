@@ -1,9 +1,10 @@
 """The time-series port on InfluxDB's 1.x HTTP API: line protocol in, InfluxQL out.
 
 The 1.x API is the one InfluxDB 1.8, 2.x (v1 compatibility, token auth) and 3 all
-serve. Writes are ms precision; every number is written as a float because InfluxDB
-fixes a field's type per shard and JSON does not tell 21 from 21.0 (a device sending
-both would otherwise have half its readings refused).
+serve. Times are ms (a reading without ts may sit some microseconds into its ms,
+Point.tiebreak_us; reads answer in ms, truncated). Every number is written as a float
+because InfluxDB fixes a field's type per shard and JSON does not tell 21 from 21.0 (a
+device sending both would otherwise have half its readings refused).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import heapq
 import logging
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 import httpx
 
@@ -159,7 +161,7 @@ class InfluxStore:
     def _write_lines(self, body: str) -> None:
         try:
             response = self.http.post(
-                "/write", params={"db": self.database, "precision": "ms"}, content=body
+                "/write", params={"db": self.database, "precision": "u"}, content=body
             )
         except httpx.HTTPError as error:
             raise TimeSeriesUnavailable(f"InfluxDB unreachable: {error}") from error
@@ -365,7 +367,7 @@ def _as_floats(point: Point) -> Point:
         name: value if isinstance(value, float | bool) else float(value)
         for name, value in point.fields.items()
     }
-    return Point(point.device_id, point.ts_ms, {**fields, **point.marks.stored()}, point.tags)
+    return replace(point, fields={**fields, **point.marks.stored()})
 
 
 def _value(value, agg: str | None) -> Value:

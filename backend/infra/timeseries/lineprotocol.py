@@ -23,7 +23,7 @@ def to_line(point: Point, measurement: str = MEASUREMENT) -> str:
         line.tag(key, value)
     for name, value in point.fields.items():
         line.field(name, value)
-    return line.time(point.ts_ms, WritePrecision.MS).to_line_protocol()
+    return line.time(point.ts_ms * 1000 + point.tiebreak_us, WritePrecision.US).to_line_protocol()
 
 
 def to_lines(points: Iterable[Point], measurement: str = MEASUREMENT) -> str:
