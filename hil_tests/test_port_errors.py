@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -28,18 +29,17 @@ def test_no_such_port(capsys):
     assert err.count("\n") == 1
 
 
+HOLD_EXCLUSIVELY = (
+    "import serial, sys, time\n"
+    "s = serial.Serial(sys.argv[1], exclusive=True)\n"
+    "print('open', flush=True)\n"
+    "time.sleep(60)\n"
+)
+
+
 def test_port_busy_names_the_process_holding_it(board, capsys):
     holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import serial, sys, time\n"
-            "s = serial.Serial(sys.argv[1], exclusive=True)\n"
-            "print('open', flush=True)\n"
-            "time.sleep(60)\n",
-            board.port,
-        ],
-        stdout=subprocess.PIPE,
+        [sys.executable, "-c", HOLD_EXCLUSIVELY, board.port], stdout=subprocess.PIPE
     )
     try:
         assert holder.stdout.readline().strip() == b"open"
@@ -50,6 +50,55 @@ def test_port_busy_names_the_process_holding_it(board, capsys):
     assert code == 3
     assert f"serial port {board.port} is busy" in err
     assert f"(pid {holder.pid})" in err
+
+
+def test_a_reader_that_does_not_lock_the_port_is_named(board, capsys):
+    # `cat` opens the port without pyserial's lock: nothing stops a second opener, and
+    # the two would share the board's answers at random. provision names it instead.
+    reader = subprocess.Popen(["cat", board.port], stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(0.3)  # cat has the port open
+        code, err = run(capsys, "verify", "--port", board.port)
+    finally:
+        reader.kill()
+        reader.wait()
+    assert code == 3, err
+    assert f"serial port {board.port} is busy: cat (pid {reader.pid}) has it open" in err
+
+
+def test_the_busy_port_of_a_rig_in_another_process_names_the_holder_not_the_rig(tmp_path, capsys):
+    # The rig in a process of its own (as `hil_tests` users run it beside a terminal)
+    # holds both ends of its pty; it is the board's end, not the program in the way.
+    rig = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from hil_tests.rig import Rig\n"
+            "rig = Rig(sys.argv[1]).start()\n"
+            "print(rig.port, flush=True)\n"
+            "time.sleep(120)\n",
+            str(tmp_path / "flash"),
+        ],
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    holder = None
+    try:
+        port = rig.stdout.readline().decode().strip()
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLD_EXCLUSIVELY, port], stdout=subprocess.PIPE
+        )
+        assert holder.stdout.readline().strip() == b"open"
+        code, err = run(capsys, "verify", "--port", port)
+    finally:
+        for process in (holder, rig):
+            if process is not None:
+                process.kill()
+                process.wait()
+    assert code == 3, err
+    assert f"(pid {holder.pid}) has it open" in err
+    assert f"(pid {rig.pid})" not in err
 
 
 def test_something_else_than_micropython_behind_the_port(other_program_port, capsys):

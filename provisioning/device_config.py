@@ -29,7 +29,7 @@ SENSOR_KINDS: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]] = {
 MAX_PIN = 48
 DEFAULT_INTERVAL_S = 10
 DEFAULT_KEEPALIVE_S = 30
-DEFAULT_BUFFER = {"ram": 50, "flash_bytes": 262144}
+DEFAULT_BUFFER = {"ram": 8, "flash_bytes": 262144}
 SENSOR_SPEC_HELP = (
     "simulated[:NAME], esp32_temperature[:NAME], adc:PIN[:NAME], dht22:PIN[:PREFIX], "
     "bme280:SDA:SCL[:PREFIX] (e.g. simulated, dht22:4, adc:34:soil, bme280:21:22)"

@@ -28,7 +28,8 @@ class NoSuchPort(ProvisionError):
 
 class PortBusy(ProvisionError):
     def __init__(self, port: str, holder: str | None) -> None:
-        who = f"{holder} has it open" if holder else "another program has it open"
+        verb = "have" if holder and ", " in holder else "has"
+        who = f"{holder} {verb} it open" if holder else "another program has it open"
         super().__init__(
             f"serial port {port} is busy: {who}; close it (a serial monitor, another "
             "provision or mpremote) and try again"

@@ -21,7 +21,7 @@ from fieldline_provision.errors import (
     BoardNotAnswering,
     NotMicroPython,
 )
-from fieldline_provision.port_access import diagnose_open_failure
+from fieldline_provision.port_access import diagnose_open_failure, refuse_shared_port
 
 RAW_REPL_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 SOFT_REBOOT = b"soft reboot\r\n"
@@ -50,6 +50,11 @@ class SerialBoardLink(BoardLink):
             transport = SerialTransport(port, baudrate=115200, timeout=2)
         except TransportError:
             raise diagnose_open_failure(port) from None
+        try:
+            refuse_shared_port(port)  # the lock keeps out only those who also lock
+        except BaseException:
+            transport.close()
+            raise
         return cls(transport, port, answer_timeout)
 
     @classmethod

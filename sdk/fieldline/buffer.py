@@ -6,7 +6,7 @@ forgotten (it is still in flash); only the journal's byte bound drops readings f
 
 
 class OfflineBuffer:
-    def __init__(self, journal, ram_records=50):
+    def __init__(self, journal, ram_records=8):
         self.journal = journal
         self.ram_records = max(1, ram_records)
         self._ram = []  # (start, end, record) of the newest unsent records, oldest first

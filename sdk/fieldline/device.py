@@ -35,9 +35,9 @@ DEFAULTS = {
         "connect_timeout_ms": 10000,
     },
     "interval_s": 10,
-    "buffer": {"ram": 50, "flash_bytes": 262144, "dir": "fieldline_data", "batch": 25},
+    "buffer": {"ram": 8, "flash_bytes": 262144, "dir": "fieldline_data", "batch": 25},
     "backoff": {"base_ms": 1000, "cap_ms": 60000, "stable_s": 60},
-    "tx_bytes": 2048,
+    "tx_bytes": 1280,
     "window": 4,
     "ntp_wait_s": 30,
     "watchdog_ms": 0,
@@ -93,7 +93,7 @@ class Device:
         _makedirs(data_dir)
         self.clock = Clock(next_boot(data_dir + "/boot"))
         self.journal = Journal(data_dir + "/journal", int(buf.get("flash_bytes") or 262144))
-        self.buffer = OfflineBuffer(self.journal, int(buf.get("ram") or 50))
+        self.buffer = OfflineBuffer(self.journal, int(buf.get("ram") or 8))
         self.batch = int(buf.get("batch") or 25)
         policy = cfg["backoff"]
         self.backoff = Backoff(
@@ -102,7 +102,7 @@ class Device:
             int(policy.get("cap_ms", 60000)),
         )
         self.stable_ms = int(float(policy.get("stable_s", 60)) * 1000)
-        self.tx_bytes = int(cfg.get("tx_bytes") or 2048)
+        self.tx_bytes = int(cfg.get("tx_bytes") or 1280)
         self.session = Session(
             self.client_id,
             mqtt.get("username") or None,

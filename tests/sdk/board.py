@@ -61,7 +61,7 @@ def device_config(device_id: str, port: int, **sections) -> dict:
         },
         "interval_s": 0.1,
         "sensors": [{"kind": "simulated", "name": "counter", "mode": "counter"}],
-        "buffer": {"ram": 50, "flash_bytes": 262144},
+        "buffer": {"ram": 8, "flash_bytes": 262144},
         "backoff": {"base_ms": 100, "cap_ms": 1000, "stable_s": 2},
         "log_readings": True,
     }
