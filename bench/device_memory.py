@@ -20,8 +20,6 @@ The last line is `RESULT esp32_mpy_min_heap=<bytes> esp32_py_min_heap=<bytes> ..
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -29,46 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fieldline_provision.board_files import BoardFile, firmware_files  # noqa: E402
+from fieldline_provision.board_files import firmware_files  # noqa: E402
 from fieldline_provision.bytecode import compile_for  # noqa: E402
 from tests.sdk.board import ESP32_MICROPYTHON, micropython_path  # noqa: E402
+from tests.sdk.memory import DRAIN, board_with, run  # noqa: E402
 from tests.support.servers import MosquittoInstance, free_port  # noqa: E402
-
-DRAIN = """
-import gc, sys
-import asyncio
-gc.collect()
-base = gc.mem_alloc()
-from fieldline import Device
-gc.collect()
-imported = gc.mem_alloc() - base
-PORT = int(sys.argv[1])
-d = Device(device_id="mem-dev", mqtt={"host": "127.0.0.1", "port": PORT, "keepalive": 30},
-           buffer={"dir": "memdata"})
-for i in range(1000):
-    d.publish({"temperature": 21.5, "humidity": 40.25, "n": i})
-peak = [0]
-async def sample():
-    while True:
-        a = gc.mem_alloc()
-        if a > peak[0]:
-            peak[0] = a
-        await asyncio.sleep_ms(1)
-async def main():
-    asyncio.create_task(sample())
-    d.start()
-    waited = 0
-    while d.journal.ack_pos < d.journal.end_pos:
-        await asyncio.sleep_ms(5)
-        waited += 5
-        if waited > 20000:  # a task died of MemoryError: the drain will not finish
-            print("STUCK")
-            return
-    gc.collect()
-    online = gc.mem_alloc() - base
-    print("MEM", imported, online, peak[0] - base)
-asyncio.run(main())
-"""
 
 UMQTT = """
 import gc, sys
@@ -82,34 +45,6 @@ for i in range(100):
 gc.collect()
 print("UMQTT", gc.mem_alloc() - base)
 """
-
-
-def board_with(files: list[BoardFile], work: Path) -> Path:
-    if work.exists():
-        shutil.rmtree(work)
-    for board_file in files:
-        target = work / board_file.board_path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(board_file.data)
-    shutil.copytree(ROOT / "tests/broker/micropython/umqtt", work / "lib/umqtt")
-    return work
-
-
-def run(interpreter: Path, board: Path, script: str, port: int, heap: int | None):
-    (board / "mem_script.py").write_text(script)
-    shutil.rmtree(board / "memdata", ignore_errors=True)
-    command = [str(interpreter)] + (["-X", f"heapsize={heap}"] if heap else [])
-    try:
-        done = subprocess.run(
-            [*command, "mem_script.py", str(port)], cwd=board, capture_output=True,
-            text=True, timeout=40, env={"MICROPYPATH": "lib:.frozen"},
-        )  # fmt: skip
-    except subprocess.TimeoutExpired:
-        return None
-    for line in done.stdout.splitlines():
-        if line.startswith(("MEM", "UMQTT")):
-            return [int(x) for x in line.split()[1:]]
-    return None
 
 
 def min_heap(interpreter: Path, board: Path, port: int, high: int) -> int | None:
