@@ -15,7 +15,7 @@ same way from two pseudo-terminals:
   as a board's REPL does. The pump copies bytes and interprets none of them: two ptys are
   needed only because pyserial reconfigures the tty it opens (it clears ISIG).
 * The board's flash is a folder: MicroPython runs with that folder as working directory
-  and MICROPYPATH=lib:. , so `lib/fieldline/...` and `main.py` resolve as on a board.
+  and MICROPYPATH=lib:.:.frozen , so `lib/fieldline/...` and `main.py` resolve as on a board.
 * When MicroPython ends (main.py returned and the REPL got Ctrl-D, which is a soft reset
   on a board, or it crashed) the rig starts it again, like a board rebooting into
   main.py; pending input is dropped, as a rebooting chip loses its UART buffer.
@@ -47,10 +47,16 @@ import time
 import tty
 from pathlib import Path
 
-MICROPYTHON = Path(sys.executable).with_name("micropython")
-# A heap like an ESP32's free heap (the 64-bit unix port's objects are larger, so this is
-# if anything tighter than a board): the SDK, the app and provision's code must fit.
-DEFAULT_HEAPSIZE = "192k"
+# The ESP32-sized interpreter (32-bit objects, single-precision floats) at an ESP32's heap
+# without PSRAM: the SDK, the app and provision's code must fit where they will run. The
+# 64-bit one from PyPI stays for a checkout without ../shared/tools (then 192k, which its
+# larger objects make about as tight as a board).
+PYPI_MICROPYTHON = Path(sys.executable).with_name("micropython")
+ESP32_MICROPYTHON = Path(__file__).resolve().parents[2] / "shared/tools/micropython-esp32"
+if ESP32_MICROPYTHON.exists():
+    MICROPYTHON, DEFAULT_HEAPSIZE = ESP32_MICROPYTHON, "111936"
+else:
+    MICROPYTHON, DEFAULT_HEAPSIZE = PYPI_MICROPYTHON, "192k"
 
 
 def _board_side_mode(fd: int) -> None:
@@ -193,7 +199,7 @@ class Rig:
             self._raw_repl = False
         # A rebooting chip loses whatever was in its UART buffer.
         termios.tcflush(self._board_slave, termios.TCIFLUSH)
-        env = dict(os.environ, MICROPYPATH="lib:.")
+        env = dict(os.environ, MICROPYPATH="lib:.:.frozen")  # .frozen: asyncio, as a board
         self._process = subprocess.Popen(
             self._command(run_main),
             cwd=self.flash_dir,

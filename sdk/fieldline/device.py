@@ -37,7 +37,7 @@ DEFAULTS = {
     "interval_s": 10,
     "buffer": {"ram": 8, "flash_bytes": 262144, "dir": "fieldline_data", "batch": 25},
     "backoff": {"base_ms": 1000, "cap_ms": 60000, "stable_s": 60},
-    "tx_bytes": 1280,
+    "tx_bytes": 2048,
     "window": 4,
     "ntp_wait_s": 30,
     "watchdog_ms": 0,
@@ -102,7 +102,7 @@ class Device:
             int(policy.get("cap_ms", 60000)),
         )
         self.stable_ms = int(float(policy.get("stable_s", 60)) * 1000)
-        self.tx_bytes = int(cfg.get("tx_bytes") or 1280)
+        self.tx_bytes = int(cfg.get("tx_bytes") or 2048)
         self.session = Session(
             self.client_id,
             mqtt.get("username") or None,

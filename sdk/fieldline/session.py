@@ -29,7 +29,7 @@ class Session:
         keepalive_s=30,
         will_topic=None,
         will_message=b"offline",
-        tx_bytes=1280,
+        tx_bytes=2048,
         rx_bytes=512,
         window=4,
         ack_timeout_ms=0,
