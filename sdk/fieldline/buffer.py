@@ -27,9 +27,10 @@ class OfflineBuffer:
     def dropped(self):
         return self.journal.dropped
 
-    def take(self, max_count, max_bytes):
+    def take(self, max_count, max_bytes, extra=0):
         """The next records in order (from RAM when they are there, else from flash) and
-        the journal position to acknowledge once they are delivered."""
+        the journal position to acknowledge once they are delivered; each record counts
+        `extra` bytes more against max_bytes (what its wire form adds)."""
         pos = self.journal.normalize(self._read)
         ram = self._ram
         while ram and ram[0][0] < pos:
@@ -39,14 +40,14 @@ class OfflineBuffer:
             total = 0
             while ram and len(records) < max_count:
                 start, end, record = ram[0]
-                if start != pos or (records and total + len(record) > max_bytes):
+                if start != pos or (records and total + len(record) + extra > max_bytes):
                     break
                 records.append(record)
-                total += len(record)
+                total += len(record) + extra
                 pos = self.journal.normalize(end)
                 ram.pop(0)
         else:
-            records, pos = self.journal.read(pos, max_count, max_bytes)
+            records, pos = self.journal.read(pos, max_count, max_bytes, extra)
         self._read = pos
         return records, pos
 

@@ -37,7 +37,7 @@ DEFAULTS = {
     "interval_s": 10,
     "buffer": {"ram": 8, "flash_bytes": 262144, "dir": "fieldline_data", "batch": 25},
     "backoff": {"base_ms": 1000, "cap_ms": 60000, "stable_s": 60},
-    "tx_bytes": 2048,
+    "tx_bytes": 1280,
     "window": 4,
     "ntp_wait_s": 30,
     "watchdog_ms": 0,
@@ -102,7 +102,7 @@ class Device:
             int(policy.get("cap_ms", 60000)),
         )
         self.stable_ms = int(float(policy.get("stable_s", 60)) * 1000)
-        self.tx_bytes = int(cfg.get("tx_bytes") or 2048)
+        self.tx_bytes = int(cfg.get("tx_bytes") or 1280)
         self.session = Session(
             self.client_id,
             mqtt.get("username") or None,
@@ -182,9 +182,13 @@ class Device:
             try:
                 await self._one_attempt()
                 failures = 0
-            except MemoryError:
+            except MemoryError as exc:
+                # Not a reason to reset (the journal keeps every reading), nor to
+                # hammer the broker: collect, say so, and retry after a pause.
                 port.collect_garbage()
                 failures += 1
+                log("low memory, retrying in 1 s:", repr(exc))
+                await port.sleep_ms(1000)
             except Exception as exc:  # noqa: BLE001 - the loop must survive surprises
                 failures += 1
                 log("unexpected error:", repr(exc))
@@ -334,19 +338,23 @@ class Device:
         """Publish the next batch of unsent readings; returns the batch size to use next
         (halved after a MemoryError)."""
         try:
-            records, end = self.buffer.take(batch, self.max_payload)
+            records, end = self.buffer.take(batch, self.max_payload - 2, reading.JSON_EXTRA)
             if len(records) > 1:
                 port.collect_garbage()  # a batch is the one big allocation
             payload = reading.batch_payload(records, self.clock) if records else None
+            if payload is not None:
+                # MemoryError from here only before anything was written or registered
+                # (Session.publish allocates first), so the batch can be taken again.
+                await session.publish(self.telemetry_topic, payload, False, end)
         except MemoryError:
             # Smaller batches from now on, rather than a link that dies forever.
             self._rewind_unsent()
             port.collect_garbage()
+            if batch == 1:  # not even one reading fits now: let the app free some
+                await port.sleep_ms(1000)
+                return batch
             batch = max(1, batch // 2)
             log("low memory: batches of", batch)
-            return batch
-        if payload is not None:
-            await session.publish(self.telemetry_topic, payload, False, end)
         return batch
 
     def start(self):

@@ -226,9 +226,9 @@ class Journal:
 
     # ---- reading and acknowledging ---------------------------------------------------
 
-    def read(self, pos, max_count, max_bytes):
-        """Up to max_count records (together at most max_bytes, at least one) from pos:
-        (records, position after the last one)."""
+    def read(self, pos, max_count, max_bytes, extra=0):
+        """Up to max_count records (together at most max_bytes, each counted `extra` bytes
+        larger; at least one) from pos: (records, position after the last one)."""
         records = []  # type: list
         total = 0
         pos = self.normalize(pos)
@@ -244,10 +244,10 @@ class Journal:
                         self.torn += 1
                         pos = segno * SPAN + size
                         break
-                    if records and total + len(record) > max_bytes:
+                    if records and total + len(record) + extra > max_bytes:
                         return records, pos
                     records.append(record)
-                    total += len(record)
+                    total += len(record) + extra
                     pos += FRAME + len(record)
             pos = self.normalize(pos)
         return records, pos

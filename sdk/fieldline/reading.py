@@ -9,6 +9,10 @@ MAX_VALUES = 64
 MAX_NAME = 64
 _HEAD = "<QIII"  # ts ms (0 = not synced), uptime ticks, seq, boot
 HEAD_BYTES = struct.calcsize(_HEAD)
+# What a record's wire JSON adds to its stored bytes at most: {"ts":<13>,"seq":<10>,
+# "boot":<10>,"values":...} and a comma, less the binary head. A batch is bounded by this
+# (its payload, not its records, must fit the transmit buffer).
+JSON_EXTRA = 66 - HEAD_BYTES
 _INF = float("inf")
 
 

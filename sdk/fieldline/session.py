@@ -29,7 +29,7 @@ class Session:
         keepalive_s=30,
         will_topic=None,
         will_message=b"offline",
-        tx_bytes=2048,
+        tx_bytes=1280,
         rx_bytes=512,
         window=4,
         ack_timeout_ms=0,
@@ -191,17 +191,22 @@ class Session:
             n = build(self._tx, *args)
             await self._write(n)
 
-    async def _send_publish(self, entry, dup):
-        pid, topic, payload, retain = entry[0], entry[1], entry[2], entry[3]
+    def _one_off(self, topic, payload):
+        """A buffer for a PUBLISH bigger than the preallocated one, else None."""
         size = wire.publish_size(topic, len(payload), 1)
+        return bytearray(size) if size > len(self._tx) else None
+
+    async def _send_publish(self, entry, dup, one_off=None):
+        pid, topic, payload, retain = entry[0], entry[1], entry[2], entry[3]
+        if one_off is None:
+            one_off = self._one_off(topic, payload)
         async with self._wlock:
-            if size <= len(self._tx):
+            if one_off is None:
                 n = wire.publish(self._tx, topic, payload, pid, 1, retain, dup)
                 await self._write(n)
-            else:  # bigger than the preallocated buffer: a one-off buffer for this packet
-                buf = bytearray(size)
-                n = wire.publish(buf, topic, payload, pid, 1, retain, dup)
-                await self._write(n, buf)
+            else:
+                n = wire.publish(one_off, topic, payload, pid, 1, retain, dup)
+                await self._write(n, one_off)
         entry[5] = port.ticks_ms()
 
     def window_free(self):
@@ -220,9 +225,11 @@ class Session:
         await self.wait_window()
         if not self.connected:
             raise OSError(107, "not connected")
+        # Allocated first: a MemoryError leaves nothing in flight and nothing written.
+        one_off = self._one_off(topic, payload)
         entry = [self._next_pid(), topic, payload, retain, token, port.ticks_ms()]
         self.inflight.append(entry)
-        await self._send_publish(entry, False)
+        await self._send_publish(entry, False, one_off)
         return entry[0]
 
     async def wait_acked(self, timeout_ms):
