@@ -12,6 +12,9 @@ from mpy-cross), against a private local Mosquitto:
   drain      the gc.mem_alloc high-water mark (sampled every ms) while it drains a
              1,000-reading backlog from the journal
   min heap   the smallest -X heapsize (2 KB steps) at which that drain completes
+  app        the same for the firmware app as a board boots it (main.py -> app.py: config,
+             sensor, status LED, the SDK), on the ESP32-sized interpreter: the smallest
+             heap at which it comes online and drains a 1,000-reading backlog within 15 s
 Reference in the same run, same interpreter: micropython-lib's umqtt.simple (vendored in
 tests/broker/micropython/umqtt) imported, connected and publishing QoS 1.
 
@@ -20,6 +23,10 @@ The last line is `RESULT esp32_mpy_min_heap=<bytes> esp32_py_min_heap=<bytes> ..
 
 from __future__ import annotations
 
+import contextlib
+import json
+import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -29,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from fieldline_provision.board_files import firmware_files  # noqa: E402
 from fieldline_provision.bytecode import compile_for  # noqa: E402
-from tests.sdk.board import ESP32_MICROPYTHON, micropython_path  # noqa: E402
+from tests.sdk.board import ESP32_MICROPYTHON, device_config, micropython_path  # noqa: E402
 from tests.sdk.memory import DRAIN, board_with, run  # noqa: E402
 from tests.support.servers import MosquittoInstance, free_port  # noqa: E402
 
@@ -47,15 +54,62 @@ print("UMQTT", gc.mem_alloc() - base)
 """
 
 
-def min_heap(interpreter: Path, board: Path, port: int, high: int) -> int | None:
+# The app's backlog, put in its journal at a large heap before each try: 1,000 readings.
+FILL = """
+import json
+from fieldline import Device
+d = Device(json.load(open("config.json")))
+for i in range(1000):
+    d.publish({"counter": float(i)})
+d.journal.close()
+print("FILLED")
+"""
+# After a try, at a large heap: was everything acknowledged (the ack saved when idle)?
+DRAINED = """
+from fieldline.journal import Journal
+j = Journal("fieldline_data/journal")
+print("DRAINED", 1 if j.ack_pos >= j.end_pos and j.end_pos > 0 else 0)
+"""
+
+
+def min_heap(interpreter: Path, board: Path, port: int, high: int, tries=None) -> int | None:
+    tries = tries or (lambda heap: run(interpreter, board, DRAIN, port, heap))
     low, best = 16 * 1024, None
     while low <= high:
         middle = (low + high) // 2 // 2048 * 2048
-        if run(interpreter, board, DRAIN, port, middle):
+        if tries(middle):
             best, high = middle, middle - 2048
         else:
             low = middle + 2048
     return best
+
+
+def app_drains(interpreter: Path, board: Path, heap: int) -> bool:
+    """Boot the app (main.py) with a 1,000-reading backlog at `heap`; drained in 15 s?"""
+    shutil.rmtree(board / "fieldline_data", ignore_errors=True)
+    filled = subprocess.run(
+        [str(interpreter), "-c", FILL], cwd=board, capture_output=True, text=True,
+        timeout=60, env={"MICROPYPATH": "lib:.frozen"},
+    )  # fmt: skip
+    assert "FILLED" in filled.stdout, filled.stdout + filled.stderr
+    with contextlib.suppress(subprocess.TimeoutExpired):  # the app runs for ever: 15 s
+        subprocess.run(
+            [str(interpreter), "-X", f"heapsize={heap}", "main.py"], cwd=board,
+            capture_output=True, timeout=15, env={"MICROPYPATH": "lib:."},
+        )  # fmt: skip
+    checked = subprocess.run(
+        [str(interpreter), "-c", DRAINED], cwd=board, capture_output=True, text=True,
+        timeout=60, env={"MICROPYPATH": "lib:.frozen"},
+    )  # fmt: skip
+    return "DRAINED 1" in checked.stdout
+
+
+def app_board(files, work: Path, port: int) -> Path:
+    board = board_with(files, work)
+    config = device_config("mem-app", port, interval_s=3600, log_readings=False)
+    config["mqtt"]["keepalive"] = 30
+    (board / "config.json").write_text(json.dumps(config))
+    return board
 
 
 def main() -> int:
@@ -78,6 +132,16 @@ def main() -> int:
                 results[f"{name}_{form}_min_heap"] = lowest
                 results[f"{name}_{form}_import"] = imported
                 results[f"{name}_{form}_drain_peak"] = drain
+            if name == "esp32":
+                for form, board_files in forms.items():
+                    work = Path(tempfile.mkdtemp()) / f"app-{form}"
+                    board = app_board(board_files, work, broker.port)
+                    lowest = min_heap(
+                        interpreter, board, broker.port, 160 * 1024,
+                        lambda heap, b=board, i=interpreter: app_drains(i, b, heap),
+                    )  # fmt: skip
+                    print(f"{name:6} {form:4} app: min heap {lowest}", flush=True)
+                    results[f"{name}_{form}_app_min_heap"] = lowest
             (umqtt,) = run(interpreter, board, UMQTT, broker.port, None)
             print(f"{name:6} umqtt.simple connected, 100 QoS 1 publishes: {umqtt}", flush=True)
             results[f"{name}_umqtt_simple"] = umqtt
