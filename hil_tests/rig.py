@@ -47,16 +47,16 @@ import time
 import tty
 from pathlib import Path
 
+from tests.sdk.board import ESP32_HEAP, ESP32_MICROPYTHON
+
 # The ESP32-sized interpreter (32-bit objects, single-precision floats) at an ESP32's heap
 # without PSRAM: the SDK, the app and provision's code must fit where they will run. The
 # 64-bit one from PyPI stays for a checkout without ../shared/tools (then 192k, which its
 # larger objects make about as tight as a board).
-PYPI_MICROPYTHON = Path(sys.executable).with_name("micropython")
-ESP32_MICROPYTHON = Path(__file__).resolve().parents[2] / "shared/tools/micropython-esp32"
 if ESP32_MICROPYTHON.exists():
-    MICROPYTHON, DEFAULT_HEAPSIZE = ESP32_MICROPYTHON, "111936"
+    MICROPYTHON, DEFAULT_HEAPSIZE = ESP32_MICROPYTHON, ESP32_HEAP
 else:
-    MICROPYTHON, DEFAULT_HEAPSIZE = PYPI_MICROPYTHON, "192k"
+    MICROPYTHON, DEFAULT_HEAPSIZE = Path(sys.executable).with_name("micropython"), "192k"
 
 
 def _board_side_mode(fd: int) -> None:

@@ -27,9 +27,9 @@ class NoSuchPort(ProvisionError):
 
 
 class PortBusy(ProvisionError):
-    def __init__(self, port: str, holder: str | None) -> None:
-        verb = "have" if holder and ", " in holder else "has"
-        who = f"{holder} {verb} it open" if holder else "another program has it open"
+    def __init__(self, port: str, holders: list[str]) -> None:
+        verb = "have" if len(holders) > 1 else "has"
+        who = f"{', '.join(holders)} {verb} it open" if holders else "another program has it open"
         super().__init__(
             f"serial port {port} is busy: {who}; close it (a serial monitor, another "
             "provision or mpremote) and try again"

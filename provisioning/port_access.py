@@ -80,7 +80,7 @@ def refuse_shared_port(port: str) -> None:
     exchange at random, so it is named instead."""
     holders = port_holders(port)
     if holders:
-        raise PortBusy(port, ", ".join(holders))
+        raise PortBusy(port, holders)
 
 
 def diagnose_open_failure(port: str) -> ProvisionError:
@@ -97,11 +97,7 @@ def diagnose_open_failure(port: str) -> ProvisionError:
         if cause == errno.ENOENT:
             return NoSuchPort(port)
         if cause in (errno.EBUSY, errno.EAGAIN) or "exclusively lock" in text:
-            return PortBusy(port, _first(port_holders(port)))
+            return PortBusy(port, port_holders(port))
         return ProvisionError(f"cannot open {port}: {text}")
     probe.close()
-    return PortBusy(port, _first(port_holders(port)))
-
-
-def _first(holders: list[str]) -> str | None:
-    return holders[0] if holders else None
+    return PortBusy(port, port_holders(port))

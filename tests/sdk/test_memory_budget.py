@@ -21,9 +21,10 @@ from tests.sdk.memory import DRAIN, board_with, run
 BUDGET = 54 * 1024  # 58K before: RAM queue 50 -> 8, batches bounded by their JSON
 GOAL = 48 * 1024
 
-pytestmark = pytest.mark.skipif(
-    not ESP32_MICROPYTHON.exists(), reason=f"{ESP32_MICROPYTHON} is missing"
-)
+
+@pytest.fixture(autouse=True)
+def esp32_interpreter():
+    assert ESP32_MICROPYTHON.exists(), f"{ESP32_MICROPYTHON} is missing (../shared/tools)"
 
 
 def interpreter_bytecode() -> tuple[int, int]:
