@@ -1,6 +1,10 @@
 """The Fieldline firmware app: read config.json, sample the configured sensors every
 interval_s, publish through the SDK; the SDK's loop does the network. main.py runs it
 (`run()`) and keeps the board alive when it fails.
+
+Remote configuration (docs/fleet.md): a new interval_s, sensors or app settings from the
+server are checked whole (every sensor must start) and switched to between two readings,
+without a reboot; a config that does not work is rejected and the old one stays.
 """
 
 import json
@@ -10,8 +14,10 @@ import status_led
 
 from fieldline import Device, port
 from fieldline.port import asyncio
+from fieldline.remote import RemoteConfig
 
 CONFIG = "config.json"
+REMOTE_KEYS = ("interval_s", "sensors", "app")
 
 
 def load_config(path=CONFIG):
@@ -26,29 +32,78 @@ def load_config(path=CONFIG):
         raise
 
 
-async def sample_forever(device, drivers, interval_ms, log_readings=False):
-    next_at = port.ticks_ms()
-    while True:
-        values = {}
-        for driver in drivers:
-            try:
-                values.update(driver.read())
-            except Exception as exc:  # noqa: BLE001 - one broken sensor must not stop the rest
-                print("fieldline: sensor %s failed: %r" % (driver.name, exc))
-        if values:
-            try:
-                seq = device.publish(values)
-            except (ValueError, OSError) as exc:  # unsendable values, or flash trouble: go on
-                print("fieldline: reading not stored:", exc)
-            else:
-                if log_readings:  # tests compare this with what arrived
-                    print("fieldline: reading seq", seq)
-        next_at = port.ticks_add(next_at, interval_ms)
-        wait = port.ticks_diff(next_at, port.ticks_ms())
-        if wait < 0:  # we fell behind (slow sensor): do not try to catch up in a burst
-            next_at = port.ticks_ms()
-            wait = 0
-        await port.sleep_ms(wait)
+class Settings:
+    """What the sampling loop reads each round; a remote config replaces it whole."""
+
+    def __init__(self, config, strict=False):
+        interval = config.get("interval_s", 10)
+        # (The server bounds a remote interval to 1-86400 s; tests boot faster than 1 s.)
+        if not isinstance(interval, (int, float)) or not 0 < interval <= 86400:
+            raise ValueError("interval_s must be a number of seconds up to 86400: %r" % (interval,))
+        app = config.get("app") or {}
+        if not isinstance(app, dict):
+            raise ValueError("app must be an object")
+        specs = config.get("sensors") or []
+        if not isinstance(specs, list) or not all(isinstance(s, dict) for s in specs):
+            raise ValueError("sensors must be a list of objects")
+        self.drivers = sensors.from_config(specs, strict)
+        if strict and not self.drivers:
+            raise ValueError("no sensor: give at least one")
+        self.interval_ms = int(float(interval) * 1000)
+        self.app = app  # the user's own settings, for their code
+
+
+class App:
+    def __init__(self, config):
+        self.config = config
+        self.device = Device(config)
+        self.remote = RemoteConfig(self.device, self.apply, config.get("config_version", 0))
+        self.settings = Settings(self.remote.over(config))
+        self.changed = asyncio.Event()
+
+    def apply(self, remote_config):
+        """A config from the server: build everything first, then switch (or raise)."""
+        for key in remote_config:
+            if key not in REMOTE_KEYS:
+                raise ValueError("unknown setting %r (this app takes %s)" % (key, REMOTE_KEYS))
+        merged = dict(self.config)
+        merged.update(remote_config)
+        self.settings = Settings(merged, strict=True)
+        self.changed.set()
+        print(
+            "fieldline: now sampling %d sensor(s) every %d ms"
+            % (len(self.settings.drivers), self.settings.interval_ms)
+        )
+
+    async def sample_forever(self, log_readings=False):
+        device = self.device
+        next_at = port.ticks_ms()
+        while True:
+            values = {}
+            for driver in self.settings.drivers:
+                try:
+                    values.update(driver.read())
+                except Exception as exc:  # noqa: BLE001 - one broken sensor must not stop the rest
+                    print("fieldline: sensor %s failed: %r" % (driver.name, exc))
+            if values:
+                try:
+                    seq = device.publish(values)
+                except (ValueError, OSError) as exc:  # unsendable values, or flash trouble
+                    print("fieldline: reading not stored:", exc)
+                else:
+                    if log_readings:  # tests compare this with what arrived
+                        print("fieldline: reading seq", seq)
+            next_at = port.ticks_add(next_at, self.settings.interval_ms)
+            wait = port.ticks_diff(next_at, port.ticks_ms())
+            if wait < 0:  # we fell behind (slow sensor): do not try to catch up in a burst
+                next_at = port.ticks_ms()
+                wait = 0
+            self.changed.clear()
+            try:  # a new config ends the wait: its interval counts from now
+                await asyncio.wait_for(self.changed.wait(), wait / 1000)
+                next_at = port.ticks_ms()
+            except asyncio.TimeoutError:
+                pass
 
 
 def forget_boot_error():
@@ -62,23 +117,24 @@ def forget_boot_error():
 
 
 def on_command(topic, payload):
-    # Commands are reserved for remote configuration; until then, show that they arrive.
+    # Commands (docs/fleet.md) are not handled by this app yet: show that they arrive.
     print("fieldline: command on %s: %r" % (topic, payload))
 
 
 async def main():
     config = load_config()
-    device = Device(config)
+    app = App(config)
     led = status_led.from_config(config.get("status_led"))
-    device.on_state = led.show
-    device.on_command = on_command
-    drivers = sensors.from_config(config.get("sensors") or [])
-    interval_ms = int(float(config.get("interval_s", 10)) * 1000)
-    print("fieldline: sampling %d sensor(s) every %d ms" % (len(drivers), interval_ms))
-    device.start()
+    app.device.on_state = led.show
+    app.device.on_command = on_command
+    print(
+        "fieldline: sampling %d sensor(s) every %d ms (config version %d)"
+        % (len(app.settings.drivers), app.settings.interval_ms, app.remote.version)
+    )
+    app.device.start()
     led.start()
     forget_boot_error()
-    await sample_forever(device, drivers, interval_ms, bool(config.get("log_readings")))
+    await app.sample_forever(bool(config.get("log_readings")))
 
 
 def run():

@@ -181,9 +181,10 @@ def make(spec):
     )
 
 
-def from_config(specs):
-    """Drivers for the sensors that work on this board; a sensor that cannot start is
-    reported and left out, so one missing part does not stop the device."""
+def from_config(specs, strict=False):
+    """Drivers for the sensors that work on this board. At boot (not strict) a sensor that
+    cannot start is reported and left out, so one missing part does not stop the device;
+    a remote config (strict) is refused whole instead: the error names the sensor."""
     drivers = []
     for spec in specs:
         try:
@@ -191,5 +192,7 @@ def from_config(specs):
         except ValueError:
             raise
         except Exception as exc:  # noqa: BLE001 - ImportError on the unix port, OSError on I2C
+            if strict:
+                raise ValueError("sensor %r cannot start: %r" % (spec.get("kind"), exc))
             print("fieldline: sensor %r not available: %r" % (spec.get("kind"), exc))
     return drivers

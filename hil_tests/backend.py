@@ -28,15 +28,18 @@ class Backend:
     def api_url(self) -> str:
         return self.stack.base_url
 
-    def api_get(self, path: str, **params):
-        """GET /api/v1<path> as the test user; the answer's JSON (asserting a 200)."""
+    def api(self, method: str, path: str, **kwargs):
+        """A call to /api/v1<path> as the test user; the response."""
         with self.stack.client() as http:
             token = http.post(
                 "/api/v1/auth/token", data={"username": self.username, "password": self.password}
             ).json()["access_token"]
-            answer = http.get(
-                f"/api/v1{path}", params=params, headers={"Authorization": f"Bearer {token}"}
-            )
+            headers = {"Authorization": f"Bearer {token}"}
+            return http.request(method, f"/api/v1{path}", headers=headers, **kwargs)
+
+    def api_get(self, path: str, **params):
+        """GET /api/v1<path> as the test user; the answer's JSON (asserting a 200)."""
+        answer = self.api("GET", path, params=params)
         assert answer.status_code == 200, answer.text
         return answer.json()
 

@@ -16,7 +16,10 @@ TELEMETRY = "telemetry"
 STATUS = "status"
 DROP_REPORT = "status/buffer"
 COMMANDS = "commands"  # cloud -> device: the backend's own publishes, never forwarded
-STORED_KINDS = (TELEMETRY, STATUS, DROP_REPORT)  # what storage takes
+CONFIG = "config"  # cloud -> device, retained: the desired configuration
+CONFIG_REPORTED = "config/reported"  # device -> cloud: what it did with a config version
+CLOUD_TO_DEVICE = (COMMANDS, CONFIG)
+STORED_KINDS = (TELEMETRY, STATUS, DROP_REPORT, CONFIG_REPORTED)  # what storage takes
 
 # A client id holds no '/', and no MQTT wildcard (it is also a topic level in the ACL).
 _DEVICE_TOPIC = re.compile(r"^devices/([^/+#]+)/(.+)$")
@@ -32,6 +35,10 @@ class DeviceTopic:
         """A kind storage takes; any other topic of a device is dead-lettered as
         "unknown topic" (forwarded all the same, so that its owner sees it)."""
         return self.kind in STORED_KINDS
+
+
+def device_topic(client_id: str, kind: str) -> str:
+    return f"devices/{client_id}/{kind}"
 
 
 def parse_topic(topic: str) -> DeviceTopic | None:

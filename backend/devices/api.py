@@ -5,12 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import Field
 
 from fieldline_backend.common.internal import InternalOnly
+from fieldline_backend.devices.config_schemas import (
+    ConfigChange,
+    ConfigReport,
+    DeviceConfigState,
+)
+from fieldline_backend.devices.configs import ConfigNotDelivered, DeviceConfigs
 from fieldline_backend.devices.mqtt_accounts import MqttAuthFailed
 from fieldline_backend.devices.schemas import (
     Device,
@@ -29,6 +36,12 @@ OwnerQuery = Annotated[int, Query(ge=1, le=2**31 - 1)]
 
 class DeviceCreateInternal(DeviceFields):
     owner_id: OwnerId
+
+
+class ConfigReportInternal(ConfigReport):
+    """storage passes the device's report on with the time it arrived."""
+
+    at: datetime
 
 
 def _not_found(device_id: str) -> HTTPException:
@@ -60,7 +73,15 @@ def _registry_answers(device_id: str) -> Iterator[None]:
         raise _mqtt_auth_failed(error) from error
 
 
-def build_router(registry: Callable[[], DeviceRegistry]) -> APIRouter:
+def build_router(
+    registry: Callable[[], DeviceRegistry], configs: Callable[[], DeviceConfigs]
+) -> APIRouter:
+    router = _registry_router(registry)
+    router.include_router(_config_router(registry, configs))
+    return router
+
+
+def _registry_router(registry: Callable[[], DeviceRegistry]) -> APIRouter:
     router = APIRouter(
         prefix="/internal",
         tags=["internal: devices"],
@@ -105,5 +126,47 @@ def build_router(registry: Callable[[], DeviceRegistry]) -> APIRouter:
     async def rotate_credentials(device_id: str, owner_id: OwnerQuery) -> RotatedCredentials:
         with _registry_answers(device_id):
             return await registry().rotate(device_id, owner_id)
+
+    return router
+
+
+def _config_router(
+    registry: Callable[[], DeviceRegistry], configs: Callable[[], DeviceConfigs]
+) -> APIRouter:
+    """Desired and reported config (docs/fleet.md)."""
+    router = APIRouter()
+
+    @router.get("/devices/{device_id}/config")
+    async def get_config(device_id: str, owner_id: OwnerQuery) -> DeviceConfigState:
+        with _registry_answers(device_id):
+            await registry().get(device_id, owner_id)
+        return await configs().state(device_id)
+
+    @router.put("/devices/{device_id}/config")
+    async def change_config(
+        device_id: str, owner_id: OwnerQuery, body: ConfigChange
+    ) -> DeviceConfigState:
+        with _registry_answers(device_id):
+            await registry().get(device_id, owner_id)
+        try:
+            await configs().change(device_id, body.changes())
+        except ValueError as error:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from error
+        except ConfigNotDelivered as error:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                f"stored as version {error.desired.version}, but the MQTT broker did not take "
+                f"it now ({error}); it is sent when the broker is back and the devices "
+                "service starts, or with your next change",
+                headers={"Retry-After": "5"},
+            ) from error
+        return await configs().state(device_id)
+
+    @router.post("/devices/{device_id}/config/reported", status_code=status.HTTP_204_NO_CONTENT)
+    async def config_reported(device_id: str, body: ConfigReportInternal) -> Response:
+        with _registry_answers(device_id):
+            await registry().get(device_id)
+        await configs().record_report(device_id, body, body.at)
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     return router

@@ -31,6 +31,7 @@ from urllib.parse import quote
 import httpx
 from fastapi import Depends, HTTPException, Request, status
 
+from fieldline_backend.devices.config_schemas import DeviceConfigState
 from fieldline_backend.devices.schemas import Device, DeviceWithCredentials, RotatedCredentials
 from fieldline_backend.devices.service import DEVICE_ID_PATTERN
 
@@ -69,6 +70,9 @@ class DevicesClient:
             raise DeviceNotFound(device_id)
         if response.status_code in (400, 409, 422):
             raise HTTPException(response.status_code, _detail(response))
+        if response.status_code == 503 and "stored as version" in str(_detail(response)):
+            # a config change stored but not yet delivered: say so as the service did
+            raise HTTPException(503, _detail(response), headers={"Retry-After": "5"})
         if response.status_code >= 300:
             raise DevicesUnavailable(f"it answered {response.status_code}: {_detail(response)}")
         return response
@@ -114,6 +118,26 @@ class DevicesClient:
             params={"owner_id": owner_id},
         )
         return RotatedCredentials.model_validate(response.json())
+
+    async def config(self, device_id: str, owner_id: int) -> DeviceConfigState:
+        """Desired and reported config of owner_id's device (DeviceNotFound otherwise)."""
+        response = await self._call(
+            "GET", self._path(device_id, "/config"), device_id, params={"owner_id": owner_id}
+        )
+        return DeviceConfigState.model_validate(response.json())
+
+    async def change_config(
+        self, device_id: str, owner_id: int, changes: dict
+    ) -> DeviceConfigState:
+        """Store the merged config as the next version and send it (retained)."""
+        response = await self._call(
+            "PUT",
+            self._path(device_id, "/config"),
+            device_id,
+            params={"owner_id": owner_id},
+            json=changes,
+        )
+        return DeviceConfigState.model_validate(response.json())
 
 
 def _detail(response: httpx.Response):

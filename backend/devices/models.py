@@ -22,3 +22,27 @@ class DeviceRecord(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DeviceConfigVersion(Base):
+    """One desired configuration of a device (docs/fleet.md): each PUT makes a version,
+    the whole merged config; the newest is what the device is sent (retained)."""
+
+    __tablename__ = "device_config_versions"
+
+    device_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    config: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DeviceConfigReport(Base):
+    """What the device last said it did with a version: applied or rejected (and why)."""
+
+    __tablename__ = "device_config_reports"
+
+    device_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -19,6 +19,7 @@ from fieldline_backend.infra import queue
 from fieldline_backend.infra.broker import BrokerAccess, backend_account
 
 if TYPE_CHECKING:
+    from fieldline_backend.infra.broker.channel import DeviceChannel
     from fieldline_backend.infra.broker.embedded import EmbeddedBroker
     from fieldline_backend.infra.mail import Mailer
     from fieldline_backend.infra.timeseries import TimeSeriesStore
@@ -86,6 +87,20 @@ class Adapters:
                 max_connections=settings.mqtt_max_connections or default_max_connections(),
             ),
         )
+
+    def open_device_channel(self) -> DeviceChannel | None:
+        """The backend's publisher to devices (configs, commands) under its own account;
+        None when FIELDLINE_MQTT_URL carries no credentials (said in the log)."""
+        from fieldline_backend.infra.broker import backend_credentials
+        from fieldline_backend.infra.broker.channel import DeviceChannel
+
+        try:
+            username, password = backend_credentials(self.settings)
+        except ValueError as error:
+            log.warning("no device channel: %s", error)
+            return None
+        host, port = self.settings.broker_address
+        return DeviceChannel(host, port, username, password)
 
     @cached_property
     def broker(self) -> BrokerAccess:

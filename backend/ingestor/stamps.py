@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 
-from fieldline_backend.common.topics import COMMANDS, DeviceTopic, parse_topic
+from fieldline_backend.common.topics import CLOUD_TO_DEVICE, DeviceTopic, parse_topic
 
 
 class ArrivalClock:
@@ -41,9 +41,9 @@ def is_unknown(topic: str) -> bool:
 
 def forwarded(topic: str) -> DeviceTopic | None:
     """The parsed topic of a message the ingestor forwards, or None when it is not
-    forwarded (not under devices/<id>/, or a command)."""
+    forwarded (not under devices/<id>/, or the backend's own commands and config)."""
     parsed = parse_topic(topic)
-    return None if parsed is None or parsed.kind == COMMANDS else parsed
+    return None if parsed is None or parsed.kind in CLOUD_TO_DEVICE else parsed
 
 
 def headers_for(parsed: DeviceTopic, topic: str, clock: ArrivalClock) -> dict:

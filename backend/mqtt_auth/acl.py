@@ -16,5 +16,10 @@ SUBSCRIBE = "subscribe"
 
 
 def device_rules(client_id: str) -> list[tuple[str, str]]:
-    """A device publishes only under devices/<id>/ and subscribes only to its commands."""
-    return [(PUBLISH, f"devices/{client_id}/#"), (SUBSCRIBE, f"devices/{client_id}/commands")]
+    """A device publishes only under devices/<id>/ and subscribes only to its commands and
+    its desired configuration (docs/fleet.md)."""
+    return [
+        (PUBLISH, f"devices/{client_id}/#"),
+        (SUBSCRIBE, f"devices/{client_id}/commands"),
+        (SUBSCRIBE, f"devices/{client_id}/config"),
+    ]

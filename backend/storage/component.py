@@ -10,6 +10,7 @@ from fieldline_backend.common.component import Component
 from fieldline_backend.infra.adapters import Adapters
 from fieldline_backend.infra.timeseries import TimeSeriesStore, TimeSeriesUnavailable
 from fieldline_backend.storage.api import router
+from fieldline_backend.storage.device_reports import DeviceReports
 from fieldline_backend.storage.devices import DeviceDirectory
 from fieldline_backend.storage.service import StorageService
 from fieldline_backend.storage.worker import StorageWorker, WorkerStats
@@ -43,7 +44,8 @@ class StorageComponent(Component):
             ttl=settings.storage_device_cache_seconds,
         )
         window_ms = int(settings.storage_redelivery_window_seconds * 1000)
-        return Storage(store, directory, StorageService(directory, store, window_ms))
+        reports = DeviceReports(lambda: self.ctx.sync_service_client("devices"))
+        return Storage(store, directory, StorageService(directory, store, window_ms, reports))
 
     async def start(self) -> None:
         settings = self.ctx.settings
@@ -70,6 +72,8 @@ class StorageComponent(Component):
         for worker in self.storage.workers:
             await asyncio.to_thread(worker.stop)
         self.storage.directory.close()
+        if self.storage.service.reports is not None:
+            self.storage.service.reports.close()
         self.storage.store.close()
 
     async def ready(self) -> dict[str, bool]:

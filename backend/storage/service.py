@@ -20,10 +20,20 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from fieldline_backend.common.topics import DROP_REPORT, STATUS, parse_topic
+from pydantic import ValidationError
+
+from fieldline_backend.common.topics import (
+    CONFIG_REPORTED,
+    DROP_REPORT,
+    STATUS,
+    TELEMETRY,
+    parse_topic,
+)
+from fieldline_backend.devices.config_schemas import ConfigReport
 from fieldline_backend.infra.queue import QueueMessage
 from fieldline_backend.infra.timeseries import DropReport, Marks, Point, TimeSeriesStore
 from fieldline_backend.infra.timeseries.tags import RESERVED_TAG_KEYS, representable_tag
+from fieldline_backend.storage.device_reports import DeviceReports
 from fieldline_backend.storage.devices import DeviceDirectory, DeviceInfo
 from fieldline_backend.storage.readings import (
     InvalidPayload,
@@ -47,6 +57,8 @@ class Batch:
     points_by_message: list[tuple[QueueMessage, list[Point]]] = field(default_factory=list)
     statuses: list[StatusChange] = field(default_factory=list)
     drop_reports: list[tuple[str, DropReport]] = field(default_factory=list)  # (device, report)
+    # (device, report, arrival ms): passed on to the devices service before the ack
+    config_reports: list[tuple[str, ConfigReport, int]] = field(default_factory=list)
     dead: list[tuple[QueueMessage, str]] = field(default_factory=list)
     # (device id, arrival ms) of each dead letter from a known device: its status shows
     # them, so a device sending to a mistyped topic is seen by its owner.
@@ -111,13 +123,24 @@ def reading_points(info: DeviceInfo, readings: Sequence[Reading], arrival: int) 
     return points
 
 
+def _first_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first.get("loc", ())) or "payload"
+    return f"{where}: {first.get('msg', 'invalid')}"[:200]
+
+
 class StorageService:
     def __init__(
-        self, directory: DeviceDirectory, store: TimeSeriesStore, redelivery_window_ms: int
+        self,
+        directory: DeviceDirectory,
+        store: TimeSeriesStore,
+        redelivery_window_ms: int,
+        reports: DeviceReports | None = None,
     ):
         self.directory = directory
         self.store = store
         self.window_ms = redelivery_window_ms
+        self.reports = reports  # None: config reports are dead-lettered (tests of storage)
 
     def _unknown_topic(
         self, message: QueueMessage, topic: str, info: DeviceInfo | None, batch: Batch
@@ -148,22 +171,8 @@ class StorageService:
                 batch.dead.append((message, f"unknown device: no MQTT account {client_id!r}"))
                 continue
             arrival = received_at(message)
-            if kind == DROP_REPORT:
-                try:
-                    report = parse_drop_report(message.body)
-                except InvalidPayload as error:
-                    batch.reject(message, f"invalid payload: {error}", info, arrival)
-                    continue
-                boot, dropped = report
-                batch.drop_reports.append((info.device_id, DropReport(arrival, boot, dropped)))
-                continue
-            if kind == STATUS:
-                state = message.body.strip().lower()
-                if state not in (b"online", b"offline"):
-                    reason = "status payload must be 'online' or 'offline'"
-                    batch.reject(message, reason, info, arrival)
-                    continue
-                batch.statuses.append(StatusChange(info.device_id, state == b"online", arrival))
+            if kind != TELEMETRY:
+                self._device_report(kind, message, info, arrival, batch)
                 continue
             try:
                 readings = parse_payload(message.body)
@@ -179,6 +188,36 @@ class StorageService:
         if unstamped:
             self._drop_redeliveries(batch, unstamped)
         return batch
+
+    def _device_report(
+        self, kind: str, message: QueueMessage, info: DeviceInfo, arrival: int, batch: Batch
+    ) -> None:
+        """A device's status, drop report or config report (not telemetry)."""
+        if kind == DROP_REPORT:
+            try:
+                boot, dropped = parse_drop_report(message.body)
+            except InvalidPayload as error:
+                batch.reject(message, f"invalid payload: {error}", info, arrival)
+                return
+            batch.drop_reports.append((info.device_id, DropReport(arrival, boot, dropped)))
+        elif kind == CONFIG_REPORTED:
+            if self.reports is None:
+                self._unknown_topic(message, str(message.headers.get("topic")), info, batch)
+                return
+            try:
+                report = ConfigReport.model_validate_json(message.body)
+            except ValidationError as error:
+                reason = f"invalid payload: config report: {_first_error(error)}"
+                batch.reject(message, reason, info, arrival)
+                return
+            batch.config_reports.append((info.device_id, report, arrival))
+        elif kind == STATUS:
+            state = message.body.strip().lower()
+            if state not in (b"online", b"offline"):
+                reason = "status payload must be 'online' or 'offline'"
+                batch.reject(message, reason, info, arrival)
+                return
+            batch.statuses.append(StatusChange(info.device_id, state == b"online", arrival))
 
     def _drop_redeliveries(self, batch: Batch, unstamped: list[tuple[int, int]]) -> None:
         """Readings without ts whose (boot, seq) the store (or this batch) already has."""

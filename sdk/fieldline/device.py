@@ -89,7 +89,7 @@ class Device:
         self.drops_topic = (base + "/status/buffer").encode()
         self.commands_topic = (base + "/commands").encode()
         buf = cfg["buffer"]
-        data_dir = buf.get("dir") or "fieldline_data"
+        self.data_dir = data_dir = buf.get("dir") or "fieldline_data"
         _makedirs(data_dir)
         self.clock = Clock(next_boot(data_dir + "/boot"))
         self.journal = Journal(data_dir + "/journal", int(buf.get("flash_bytes") or 262144))
@@ -125,6 +125,7 @@ class Device:
         self.state = "offline"
         self.on_state = None
         self.on_command = None
+        self.remote = None  # a fieldline.remote.RemoteConfig sets itself here
         self.attempts = 0
         self.refusals = 0
         self.last_error = None
@@ -154,7 +155,11 @@ class Device:
         return seq
 
     def _on_message(self, topic, payload):
-        if self.on_command is not None:
+        remote = self.remote
+        if remote is not None and topic == remote.topic:
+            remote.received(payload)
+            self._new.set()  # the send loop handles it
+        elif self.on_command is not None:
             self.on_command(topic.decode(), payload)
 
     def _on_ack(self, token):
@@ -291,6 +296,9 @@ class Device:
         await session.resend_inflight()
         await session.publish(self.status_topic, b"online", True)
         await session.subscribe(self.commands_topic, 1)
+        remote = self.remote
+        if remote is not None:
+            await session.subscribe(remote.topic, 1)  # the retained config follows
         online_at = port.ticks_ms()
         ntp_wait_ms = int(float(self.config.get("ntp_wait_s") or 0) * 1000)
         self._last_ntp = None
@@ -302,6 +310,8 @@ class Device:
                 await port.sleep_ms(500)
                 continue
             await self._report_drops(session)
+            if remote is not None:
+                await remote.step(session)
             if self.buffer.has_unsent():
                 await session.wait_window()
                 if dead.is_set():

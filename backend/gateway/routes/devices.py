@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from fieldline_backend.devices.client import DevicesClientDep
+from fieldline_backend.devices.config_schemas import ConfigChange, DeviceConfigState
 from fieldline_backend.devices.schemas import (
     Device,
     DeviceChange,
@@ -69,3 +70,28 @@ async def rotate_credentials(
 ) -> RotatedCredentials:
     """A new MQTT password, shown once; the old one stops working at once."""
     return await devices.rotate(device_id, user.id)
+
+
+@router.get("/{device_id}/config", responses=NOT_FOUND)
+async def get_config(
+    device_id: str, user: CurrentUser, devices: DevicesClientDep
+) -> DeviceConfigState:
+    """The desired config (newest version), what the device last reported, and whether
+    the device has yet to report on the newest version (`pending`)."""
+    return await devices.config(device_id, user.id)
+
+
+@router.put(
+    "/{device_id}/config",
+    responses={
+        **NOT_FOUND,
+        503: {"description": "stored as a new version, but the broker did not take it now"},
+    },
+)
+async def change_config(
+    device_id: str, body: ConfigChange, user: CurrentUser, devices: DevicesClientDep
+) -> DeviceConfigState:
+    """Change the device's configuration: the keys given change (null removes one), the
+    others keep their value. Stored as the next version and sent to the device retained
+    on devices/<id>/config; it applies it and reports on devices/<id>/config/reported."""
+    return await devices.change_config(device_id, user.id, body.changes())

@@ -21,8 +21,8 @@ RESERVED_USERNAMES = frozenset({BACKEND_USERNAME, RELOAD_CHECK_USERNAME})
 
 # The backend (ingestor) reads everything devices publish (telemetry, status, drop reports,
 # and mistyped topics, to dead-letter them), also through the shared subscription
-# $share/ingestors/..., and writes commands.
-BACKEND_PUBLISH = ("devices/+/commands",)
+# $share/ingestors/..., and writes commands and the retained desired configurations.
+BACKEND_PUBLISH = ("devices/+/commands", "devices/+/config")
 BACKEND_SUBSCRIBE = ("devices/+/#",)
 
 
