@@ -81,7 +81,8 @@ class ConfigChange(BaseModel):
 
     def changes(self) -> dict:
         changes = self.model_dump(exclude_unset=True)
-        if "interval_s" in changes and float(changes["interval_s"]).is_integer():
+        interval = changes.get("interval_s")
+        if interval is not None and float(interval).is_integer():
             changes["interval_s"] = int(changes["interval_s"])
         return changes
 
