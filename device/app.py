@@ -13,6 +13,7 @@ import sensors
 import status_led
 
 from fieldline import Device, port
+from fieldline.commands import Commands
 from fieldline.port import asyncio
 from fieldline.remote import RemoteConfig
 
@@ -56,10 +57,13 @@ class Settings:
 class App:
     def __init__(self, config):
         self.config = config
+        self.log_readings = bool(config.get("log_readings"))
         self.device = Device(config)
         self.remote = RemoteConfig(self.device, self.apply, config.get("config_version", 0))
         self.settings = Settings(self.remote.over(config))
         self.changed = asyncio.Event()
+        self.commands = Commands(self.device)  # ping, sync_time, flush, reboot, and:
+        self.commands.command("sample")(self.sample_now)
 
     def apply(self, remote_config):
         """A config from the server: build everything first, then switch (or raise)."""
@@ -75,24 +79,30 @@ class App:
             % (len(self.settings.drivers), self.settings.interval_ms)
         )
 
-    async def sample_forever(self, log_readings=False):
-        device = self.device
+    def sample_now(self, args=None):
+        """One reading of every sensor, stored: {"seq", "values"} (seq None when nothing
+        was stored). Also the `sample` command, with that as its result."""
+        values = {}
+        for driver in self.settings.drivers:
+            try:
+                values.update(driver.read())
+            except Exception as exc:  # noqa: BLE001 - one broken sensor must not stop the rest
+                print("fieldline: sensor %s failed: %r" % (driver.name, exc))
+        seq = None
+        if values:
+            try:
+                seq = self.device.publish(values)
+            except (ValueError, OSError) as exc:  # unsendable values, or flash trouble
+                print("fieldline: reading not stored:", exc)
+            else:
+                if self.log_readings:  # tests compare this with what arrived
+                    print("fieldline: reading seq", seq)
+        return {"seq": seq, "values": values}
+
+    async def sample_forever(self):
         next_at = port.ticks_ms()
         while True:
-            values = {}
-            for driver in self.settings.drivers:
-                try:
-                    values.update(driver.read())
-                except Exception as exc:  # noqa: BLE001 - one broken sensor must not stop the rest
-                    print("fieldline: sensor %s failed: %r" % (driver.name, exc))
-            if values:
-                try:
-                    seq = device.publish(values)
-                except (ValueError, OSError) as exc:  # unsendable values, or flash trouble
-                    print("fieldline: reading not stored:", exc)
-                else:
-                    if log_readings:  # tests compare this with what arrived
-                        print("fieldline: reading seq", seq)
+            self.sample_now()
             next_at = port.ticks_add(next_at, self.settings.interval_ms)
             wait = port.ticks_diff(next_at, port.ticks_ms())
             if wait < 0:  # we fell behind (slow sensor): do not try to catch up in a burst
@@ -116,17 +126,11 @@ def forget_boot_error():
         pass
 
 
-def on_command(topic, payload):
-    # Commands (docs/fleet.md) are not handled by this app yet: show that they arrive.
-    print("fieldline: command on %s: %r" % (topic, payload))
-
-
 async def main():
     config = load_config()
     app = App(config)
     led = status_led.from_config(config.get("status_led"))
     app.device.on_state = led.show
-    app.device.on_command = on_command
     print(
         "fieldline: sampling %d sensor(s) every %d ms (config version %d)"
         % (len(app.settings.drivers), app.settings.interval_ms, app.remote.version)
@@ -134,7 +138,7 @@ async def main():
     app.device.start()
     led.start()
     forget_boot_error()
-    await app.sample_forever(bool(config.get("log_readings")))
+    await app.sample_forever()
 
 
 def run():

@@ -18,8 +18,10 @@ DROP_REPORT = "status/buffer"
 COMMANDS = "commands"  # cloud -> device: the backend's own publishes, never forwarded
 CONFIG = "config"  # cloud -> device, retained: the desired configuration
 CONFIG_REPORTED = "config/reported"  # device -> cloud: what it did with a config version
+COMMAND_RESULT = "commands/result"  # device -> cloud: taken, then the outcome
 CLOUD_TO_DEVICE = (COMMANDS, CONFIG)
-STORED_KINDS = (TELEMETRY, STATUS, DROP_REPORT, CONFIG_REPORTED)  # what storage takes
+# What storage takes (the reports it passes on to the devices service).
+STORED_KINDS = (TELEMETRY, STATUS, DROP_REPORT, CONFIG_REPORTED, COMMAND_RESULT)
 
 # A client id holds no '/', and no MQTT wildcard (it is also a topic level in the ACL).
 _DEVICE_TOPIC = re.compile(r"^devices/([^/+#]+)/(.+)$")

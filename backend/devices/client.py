@@ -31,6 +31,7 @@ from urllib.parse import quote
 import httpx
 from fastapi import Depends, HTTPException, Request, status
 
+from fieldline_backend.devices.command_schemas import Command
 from fieldline_backend.devices.config_schemas import DeviceConfigState
 from fieldline_backend.devices.schemas import Device, DeviceWithCredentials, RotatedCredentials
 from fieldline_backend.devices.service import DEVICE_ID_PATTERN
@@ -67,8 +68,11 @@ class DevicesClient:
         except httpx.HTTPError as error:
             raise DevicesUnavailable(type(error).__name__) from error
         if response.status_code == 404 and device_id is not None:
+            detail = _detail(response)
+            if str(detail).startswith("no command"):  # the device is there, the command not
+                raise HTTPException(404, detail)
             raise DeviceNotFound(device_id)
-        if response.status_code in (400, 409, 422):
+        if response.status_code in (400, 409, 422, 429):
             raise HTTPException(response.status_code, _detail(response))
         if response.status_code == 503 and "stored as version" in str(_detail(response)):
             # a config change stored but not yet delivered: say so as the service did
@@ -138,6 +142,36 @@ class DevicesClient:
             json=changes,
         )
         return DeviceConfigState.model_validate(response.json())
+
+    async def send_command(self, device_id: str, owner_id: int, request: dict) -> Command:
+        """Store and send a command (202: pending); 429 when 20 wait already."""
+        response = await self._call(
+            "POST",
+            self._path(device_id, "/commands"),
+            device_id,
+            params={"owner_id": owner_id},
+            json=request,
+        )
+        return Command.model_validate(response.json())
+
+    async def commands(self, device_id: str, owner_id: int, limit: int = 20) -> list[Command]:
+        """The device's newest commands first."""
+        response = await self._call(
+            "GET",
+            self._path(device_id, "/commands"),
+            device_id,
+            params={"owner_id": owner_id, "limit": limit},
+        )
+        return [Command.model_validate(item) for item in response.json()]
+
+    async def command(self, device_id: str, owner_id: int, command_id: str) -> Command:
+        response = await self._call(
+            "GET",
+            self._path(device_id, f"/commands/{quote(command_id, safe='')}"),
+            device_id,
+            params={"owner_id": owner_id},
+        )
+        return Command.model_validate(response.json())
 
 
 def _detail(response: httpx.Response):

@@ -8,11 +8,14 @@ from dataclasses import dataclass, field
 
 from fieldline_backend.common.component import Component
 from fieldline_backend.devices.api import build_router
+from fieldline_backend.devices.command_repository import CommandRepository
+from fieldline_backend.devices.commands import DeviceCommands
 from fieldline_backend.devices.config_repository import ConfigRepository
 from fieldline_backend.devices.configs import DeviceConfigs
 from fieldline_backend.devices.mqtt_accounts import MqttAccountsClient
 from fieldline_backend.devices.repository import DeviceRepository
 from fieldline_backend.devices.service import DeviceRegistry
+from fieldline_backend.infra.broker.channel import DeviceChannel
 
 
 @dataclass
@@ -21,6 +24,8 @@ class DevicesComponent(Component):
     adapters: object = None
     registry: DeviceRegistry | None = field(default=None, repr=False)
     configs: DeviceConfigs | None = field(default=None, repr=False)
+    commands: DeviceCommands | None = field(default=None, repr=False)
+    channel: DeviceChannel | None = field(default=None, repr=False)
     republish: asyncio.Task | None = field(default=None, repr=False)
 
     def get_registry(self) -> DeviceRegistry:
@@ -33,19 +38,28 @@ class DevicesComponent(Component):
             raise RuntimeError("the devices service has not started")
         return self.configs
 
+    def get_commands(self) -> DeviceCommands:
+        if self.commands is None:
+            raise RuntimeError("the devices service has not started")
+        return self.commands
+
     async def start(self) -> None:
         # Made here, not in build(): the HTTP client belongs to the running event loop.
-        self.configs = DeviceConfigs(
-            ConfigRepository(self.ctx.database), self.adapters.open_device_channel()
-        )
+        self.channel = self.adapters.open_device_channel()
+        self.configs = DeviceConfigs(ConfigRepository(self.ctx.database), self.channel)
+        self.commands = DeviceCommands(CommandRepository(self.ctx.database), self.channel)
         self.registry = DeviceRegistry(
             DeviceRepository(self.ctx.database),
             MqttAccountsClient(self.ctx.service_client("mqtt_auth")),
             self.ctx.settings.device_mqtt_endpoint(),
-            self.configs,
+            (self.configs, self.commands),
         )
         # In the background: the broker may come up after this service.
-        self.republish = asyncio.create_task(self.configs.publish_all())
+        self.republish = asyncio.create_task(self._publish_again())
+
+    async def _publish_again(self) -> None:
+        await self.configs.publish_all()
+        await self.commands.publish_pending()
 
     async def stop(self) -> None:
         if self.republish is not None:
@@ -55,13 +69,14 @@ class DevicesComponent(Component):
         if self.registry is not None:
             await self.registry.accounts.http.aclose()
             self.registry = None
-        if self.configs is not None:
-            if self.configs.channel is not None:
-                await self.configs.channel.close()
-            self.configs = None
+        if self.channel is not None:
+            await self.channel.close()
+        self.configs = self.commands = self.channel = None
 
 
 def build(ctx, adapters) -> Component:
     component = DevicesComponent(name="devices", ctx=ctx, adapters=adapters)
-    component.routers.append(build_router(component.get_registry, component.get_configs))
+    component.routers.append(
+        build_router(component.get_registry, component.get_configs, component.get_commands)
+    )
     return component

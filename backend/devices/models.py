@@ -46,3 +46,23 @@ class DeviceConfigReport(Base):
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(String(300), nullable=True)
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DeviceCommand(Base):
+    """One command sent to a device and what became of it (docs/fleet.md)."""
+
+    __tablename__ = "device_commands"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # cmd-<base32>
+    device_id: Mapped[str] = mapped_column(String(32), index=True)
+    name: Mapped[str] = mapped_column(String(32))
+    args: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    result: Mapped[dict | list | str | int | float | bool | None] = mapped_column(
+        JSON, nullable=True
+    )
+    error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

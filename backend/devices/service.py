@@ -22,6 +22,7 @@ import re
 import secrets
 from datetime import UTC, datetime
 
+from fieldline_backend.devices.commands import DeviceCommands
 from fieldline_backend.devices.configs import DeviceConfigs
 from fieldline_backend.devices.mqtt_accounts import MqttAccountsClient, MqttAuthFailed
 from fieldline_backend.devices.repository import DeviceRepository
@@ -66,12 +67,12 @@ class DeviceRegistry:
         repository: DeviceRepository,
         accounts: MqttAccountsClient,
         mqtt_endpoint: dict,
-        configs: DeviceConfigs | None = None,
+        fleet: tuple[DeviceConfigs, DeviceCommands] | None = None,
     ):
         self.repository = repository
         self.accounts = accounts
         self.mqtt_endpoint = mqtt_endpoint  # host, port, tls a device connects to
-        self.configs = configs
+        self.fleet = fleet  # what a deleted device leaves behind: configs, commands
 
     def _credentials(self, answer: dict) -> MqttCredentials:
         return MqttCredentials(
@@ -153,8 +154,8 @@ class DeviceRegistry:
         await self.get(device_id, owner_id)
         await self.accounts.delete(device_id)
         await asyncio.to_thread(self.repository.delete, device_id)
-        if self.configs is not None:
-            await self.configs.forget(device_id)
+        for part in self.fleet or ():
+            await part.forget(device_id)
         log.info("device deleted", extra={"device_id": device_id})
 
     async def rotate(self, device_id: str, owner_id: int) -> RotatedCredentials:

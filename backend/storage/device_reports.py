@@ -1,7 +1,8 @@
-"""What devices report about themselves besides telemetry (config/reported), passed on
-to the devices service, which owns it. Called by the storage worker before it acks the
-batch, so a report is acknowledged only once the devices service recorded it; when it
-cannot be reached the batch is held and retried (DirectoryUnavailable), as for mqtt_auth.
+"""What devices report about themselves besides telemetry (config/reported and
+commands/result), passed on to the devices service, which owns it. Called by the
+storage worker before it acks the batch, so a report is acknowledged only once the
+devices service recorded it; when it cannot be reached the batch is held and retried
+(DirectoryUnavailable), as for mqtt_auth.
 """
 
 from __future__ import annotations
@@ -11,9 +12,13 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 import httpx
+from pydantic import BaseModel
 
-from fieldline_backend.devices.config_schemas import ConfigReport
+from fieldline_backend.common.topics import COMMAND_RESULT, CONFIG_REPORTED
 from fieldline_backend.storage.devices import DirectoryUnavailable
+
+# The devices service's internal route for each kind of report.
+ROUTES = {CONFIG_REPORTED: "config/reported", COMMAND_RESULT: "commands/reported"}
 
 
 class DeviceReports:
@@ -21,21 +26,21 @@ class DeviceReports:
         self.client_factory = client_factory
         self._client: httpx.Client | None = None
 
-    def config_reported(self, device_id: str, report: ConfigReport, arrival_ms: int) -> None:
+    def send(self, kind: str, device_id: str, report: BaseModel, arrival_ms: int) -> None:
         if self._client is None:
             self._client = self.client_factory()
         at = datetime.fromtimestamp(arrival_ms / 1000, UTC)
         body = report.model_dump(mode="json") | {"at": at.isoformat()}
-        path = f"/internal/devices/{quote(device_id, safe='')}/config/reported"
+        path = f"/internal/devices/{quote(device_id, safe='')}/{ROUTES[kind]}"
         try:
             response = self._client.post(path, json=body)
         except httpx.HTTPError as error:
             raise DirectoryUnavailable(f"devices unreachable: {error!r}") from error
         if response.status_code == 404:
-            return  # deleted since: nothing to record
+            return  # the device (or command) is gone: nothing to record
         if response.status_code != 204:
             raise DirectoryUnavailable(
-                f"devices answered {response.status_code} for a config report of {device_id!r}"
+                f"devices answered {response.status_code} for a {kind} report of {device_id!r}"
             )
 
     def close(self) -> None:

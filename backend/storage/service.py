@@ -20,15 +20,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from fieldline_backend.common.topics import (
+    COMMAND_RESULT,
     CONFIG_REPORTED,
     DROP_REPORT,
     STATUS,
     TELEMETRY,
     parse_topic,
 )
+from fieldline_backend.devices.command_schemas import CommandReport
 from fieldline_backend.devices.config_schemas import ConfigReport
 from fieldline_backend.infra.queue import QueueMessage
 from fieldline_backend.infra.timeseries import DropReport, Marks, Point, TimeSeriesStore
@@ -41,6 +43,12 @@ from fieldline_backend.storage.readings import (
     parse_drop_report,
     parse_payload,
 )
+
+# What a device reports for the devices service: kind -> (payload model, dead-letter label).
+REPORTS: dict[str, tuple[type[BaseModel], str]] = {
+    CONFIG_REPORTED: (ConfigReport, "config report"),
+    COMMAND_RESULT: (CommandReport, "command result"),
+}
 
 
 @dataclass
@@ -57,8 +65,8 @@ class Batch:
     points_by_message: list[tuple[QueueMessage, list[Point]]] = field(default_factory=list)
     statuses: list[StatusChange] = field(default_factory=list)
     drop_reports: list[tuple[str, DropReport]] = field(default_factory=list)  # (device, report)
-    # (device, report, arrival ms): passed on to the devices service before the ack
-    config_reports: list[tuple[str, ConfigReport, int]] = field(default_factory=list)
+    # (kind, device, report, arrival ms): passed on to the devices service before the ack
+    device_reports: list[tuple[str, str, BaseModel, int]] = field(default_factory=list)
     dead: list[tuple[QueueMessage, str]] = field(default_factory=list)
     # (device id, arrival ms) of each dead letter from a known device: its status shows
     # them, so a device sending to a mistyped topic is seen by its owner.
@@ -200,17 +208,18 @@ class StorageService:
                 batch.reject(message, f"invalid payload: {error}", info, arrival)
                 return
             batch.drop_reports.append((info.device_id, DropReport(arrival, boot, dropped)))
-        elif kind == CONFIG_REPORTED:
+        elif kind in REPORTS:
             if self.reports is None:
                 self._unknown_topic(message, str(message.headers.get("topic")), info, batch)
                 return
+            model, what = REPORTS[kind]
             try:
-                report = ConfigReport.model_validate_json(message.body)
+                report = model.model_validate_json(message.body)
             except ValidationError as error:
-                reason = f"invalid payload: config report: {_first_error(error)}"
+                reason = f"invalid payload: {what}: {_first_error(error)}"
                 batch.reject(message, reason, info, arrival)
                 return
-            batch.config_reports.append((info.device_id, report, arrival))
+            batch.device_reports.append((kind, info.device_id, report, arrival))
         elif kind == STATUS:
             state = message.body.strip().lower()
             if state not in (b"online", b"offline"):

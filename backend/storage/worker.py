@@ -157,8 +157,8 @@ class StorageWorker:
         self.stats.last_error = None
 
     def _write(self, batch: Batch) -> None:
-        for device_id, report, arrival in batch.config_reports:
-            self.service.reports.config_reported(device_id, report, arrival)
+        for kind, device_id, report, arrival in batch.device_reports:
+            self.service.reports.send(kind, device_id, report, arrival)
         store = self.service.store
         for change in batch.statuses:
             store.write_status(change.device_id, change.online, change.ts_ms)

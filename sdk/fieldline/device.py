@@ -126,6 +126,7 @@ class Device:
         self.on_state = None
         self.on_command = None
         self.remote = None  # a fieldline.remote.RemoteConfig sets itself here
+        self.commands = None  # a fieldline.commands.Commands sets itself here
         self.attempts = 0
         self.refusals = 0
         self.last_error = None
@@ -159,6 +160,9 @@ class Device:
         if remote is not None and topic == remote.topic:
             remote.received(payload)
             self._new.set()  # the send loop handles it
+        elif self.commands is not None and topic == self.commands_topic:
+            self.commands.received(payload)
+            self._new.set()
         elif self.on_command is not None:
             self.on_command(topic.decode(), payload)
 
@@ -312,6 +316,8 @@ class Device:
             await self._report_drops(session)
             if remote is not None:
                 await remote.step(session)
+            if self.commands is not None:
+                await self.commands.step(session)
             if self.buffer.has_unsent():
                 await session.wait_window()
                 if dead.is_set():

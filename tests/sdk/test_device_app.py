@@ -3,6 +3,7 @@ runs with simulated sensors; its readings reach a subscriber with correct values
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 
@@ -73,10 +74,20 @@ def test_device_app_readings_reach_a_subscriber(anonymous_mosquitto, tmp_path, i
         assert b"online" in collector.on_topic("/status")
         assert "sensor 'dht22' not available" in device.console()
 
+        command = {"id": "cmd-aaaaaaaaaaaaaaaa", "name": "sample", "args": {}}
         mqtt_publish.single(
-            f"devices/{device_id}/commands", b'{"ping": 1}', qos=1, port=port, hostname="127.0.0.1"
-        )
-        device.wait_for_line(f"command on devices/{device_id}/commands", timeout=15)
+            f"devices/{device_id}/commands", json.dumps(command), qos=1, port=port,
+            hostname="127.0.0.1",
+        )  # fmt: skip
+        deadline = time.monotonic() + 15
+        while len(collector.on_topic("/commands/result")) < 2:
+            assert time.monotonic() < deadline, device.console()[-2000:]
+            time.sleep(0.1)
+        taken, done = [json.loads(p) for p in collector.on_topic("/commands/result")[:2]]
+        assert taken == {"id": command["id"], "status": "delivered"}, taken
+        assert done["ok"] is True and done["result"]["values"]["counter"] >= 1, done
+        sampled = done["result"]["seq"]  # the reading the command took is sent like any
+        collector.wait_for_seqs({sampled}, timeout=15, device=device)
     finally:
         device.kill()
         collector.close()

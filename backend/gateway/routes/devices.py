@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from fieldline_backend.devices.client import DevicesClientDep
+from fieldline_backend.devices.command_schemas import Command, CommandRequest
 from fieldline_backend.devices.config_schemas import ConfigChange, DeviceConfigState
 from fieldline_backend.devices.schemas import (
     Device,
@@ -95,3 +96,36 @@ async def change_config(
     others keep their value. Stored as the next version and sent to the device retained
     on devices/<id>/config; it applies it and reports on devices/<id>/config/reported."""
     return await devices.change_config(device_id, user.id, body.changes())
+
+
+@router.post(
+    "/{device_id}/commands",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={**NOT_FOUND, 429: {"description": "20 commands wait for this device already"}},
+)
+async def send_command(
+    device_id: str, body: CommandRequest, user: CurrentUser, devices: DevicesClientDep
+) -> Command:
+    """Send a command (built in: reboot, ping, sync_time, flush; or one the firmware
+    registered). Answers at once with its id, pending; follow it with GET
+    .../commands/{command_id}: delivered, then succeeded or failed with the device's
+    result or error, or expired when the device did not take it within ttl_s."""
+    return await devices.send_command(device_id, user.id, body.model_dump())
+
+
+@router.get("/{device_id}/commands", responses=NOT_FOUND)
+async def list_commands(
+    device_id: str,
+    user: CurrentUser,
+    devices: DevicesClientDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> list[Command]:
+    """The device's newest commands first."""
+    return await devices.commands(device_id, user.id, limit)
+
+
+@router.get("/{device_id}/commands/{command_id}", responses=NOT_FOUND)
+async def get_command(
+    device_id: str, command_id: str, user: CurrentUser, devices: DevicesClientDep
+) -> Command:
+    return await devices.command(device_id, user.id, command_id)
