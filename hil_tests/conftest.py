@@ -105,3 +105,17 @@ def wait_for_console(link, text: bytes, seconds: float = 10) -> bytes:
     while text not in console and time.monotonic() < deadline:
         console += link.read_console(0.2)
     return console
+
+
+@pytest.fixture
+def live_backend(tmp_path, request):
+    """A whole backend on a fresh PostgreSQL database and a private Mosquitto (backend.py)."""
+    from hil_tests.backend import running_backend
+    from tests.support.servers import create_pg_database, drop_pg_database
+
+    database = create_pg_database(request.getfixturevalue("pg_admin_url"))
+    try:
+        with running_backend(tmp_path / "backend", database) as running:
+            yield running
+    finally:
+        drop_pg_database(database)

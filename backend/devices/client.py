@@ -73,7 +73,9 @@ class DevicesClient:
                 raise HTTPException(404, detail)
             raise DeviceNotFound(device_id)
         if response.status_code in (400, 409, 422, 429):
-            raise HTTPException(response.status_code, _detail(response))
+            retry = response.headers.get("Retry-After")
+            headers = {"Retry-After": retry} if retry else None
+            raise HTTPException(response.status_code, _detail(response), headers=headers)
         if response.status_code == 503 and "stored as version" in str(_detail(response)):
             # a config change stored but not yet delivered: say so as the service did
             raise HTTPException(503, _detail(response), headers={"Retry-After": "5"})

@@ -134,10 +134,9 @@ class Commands:
                 result = await asyncio.wait_for(result, timeout_ms / 1000)
             self._answer({"id": command_id, "ok": True, "result": result})
         except asyncio.TimeoutError:
-            self._answer(
-                {"id": command_id, "ok": False, "error": "timed out after %d ms" % timeout_ms}
-            )
+            self._failed(command_id, "timed out after %d ms" % timeout_ms)
         except Exception as exc:  # noqa: BLE001 - the handler's failure is the answer
-            self._answer(
-                {"id": command_id, "ok": False, "error": "%s: %s" % (type(exc).__name__, exc)}
-            )
+            self._failed(command_id, "%s: %s" % (type(exc).__name__, exc))
+
+    def _failed(self, command_id, error):
+        self._answer({"id": command_id, "ok": False, "error": error[:300]})

@@ -152,13 +152,18 @@ class Watchdog:
 
 
 def reset():
-    """Restart the board (unrecoverable state); ends the process on host ports."""
+    """Restart the board; ends the process on host ports (a supervisor, like the HIL
+    rig, starts it again as a board boots again)."""
     try:
         import machine
 
         machine.reset()  # type: ignore[attr-defined]
     except (ImportError, AttributeError):
         pass
+    if MICROPYTHON:  # the unix port: SystemExit would leave `micropython -i` in its REPL
+        import os
+
+        os.system("kill -9 $PPID")  # the shell's parent is this process
     sys.exit(70)
 
 
