@@ -252,7 +252,7 @@ async def _sample(device: VirtualDevice, profile: Profile, clock: SimClock, time
     heater = profile.role == "heater stuck"
     while True:
         await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-        next_at += every
+        next_at += device.interval_s or every  # a remote config's interval wins
         wall = clock.wall_elapsed()
         sim_epoch = clock.sim_epoch(wall)
         offset = timeline.heater_offset_c(wall) if heater else 0.0

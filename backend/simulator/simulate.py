@@ -216,7 +216,7 @@ async def _send(device: VirtualDevice, rate: float) -> None:
     n = 0
     while True:
         await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-        next_at += every
+        next_at += device.interval_s or every  # a remote config's interval wins
         now = time.time()
         temperature = climate.temperature(now)
         device.publish(

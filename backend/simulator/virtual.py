@@ -19,6 +19,8 @@ from pathlib import Path
 import fieldline.device
 import fieldline.port
 from fieldline import Device
+from fieldline.commands import Commands
+from fieldline.remote import RemoteConfig
 
 log = logging.getLogger("fieldline_backend.simulator.sdk")
 
@@ -87,6 +89,14 @@ class VirtualDevice:
         self.radio = Radio()
         self.sdk.wifi = self.radio
         self.sdk.on_state = self._on_state
+        # Fleet management through the SDK's own code (docs/fleet.md): remote config
+        # (a virtual device has simulated sensors only) and commands.
+        self.interval_s: float | None = None  # from a remote config, when one applied
+        self.remote = RemoteConfig(self.sdk, self.apply_config)
+        if self.remote.config:
+            self.apply_config(self.remote.config)
+        self.commands = Commands(self.sdk)
+        self.commands.command("reboot")(self._reboot)
         self.sent = 0  # readings published (stored in the journal) by this process
         self.acknowledged = 0
         self.times_online = 0
@@ -129,6 +139,29 @@ class VirtualDevice:
         if state == "online":
             self.times_online += 1
             self.first_online.set()
+
+    # ---- fleet management -------------------------------------------------------------
+
+    def apply_config(self, config: dict) -> None:
+        """A remote config: checked whole, then the sampling interval follows it."""
+        unknown = set(config) - {"interval_s", "sensors", "app"}
+        if unknown:
+            raise ValueError(f"unknown setting(s) {sorted(unknown)}")
+        interval = config.get("interval_s")
+        if interval is not None and not (
+            isinstance(interval, int | float) and 1 <= interval <= 86400
+        ):
+            raise ValueError(f"interval_s must be 1-86400 seconds, got {interval!r}")
+        for sensor in config.get("sensors") or []:
+            if sensor.get("kind") != "simulated":
+                raise ValueError(f"a virtual device has no {sensor.get('kind')!r} sensor")
+        self.interval_s = float(interval) if interval is not None else None
+
+    def _reboot(self, args: dict) -> dict:
+        """A virtual device cannot restart its process (it shares it with the fleet): it
+        drops its link once the answer is out, and reconnects as after a reboot."""
+        asyncio.get_running_loop().call_later(1.0, self.drop_link, "reboot (command)")
+        return {"rebooting": True, "virtual": True}
 
     # ---- faults ------------------------------------------------------------------------
 
