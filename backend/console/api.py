@@ -59,6 +59,9 @@ class Api:
     async def post(self, path: str, body: Any = None) -> Any:
         return await self.request("POST", path, json=body)
 
+    async def put(self, path: str, body: Any) -> Any:
+        return await self.request("PUT", path, json=body)
+
     async def patch(self, path: str, body: Any) -> Any:
         return await self.request("PATCH", path, json=body)
 

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from fieldline_backend.console import charts
 from fieldline_backend.console.api import Api, ApiError
 from fieldline_backend.console.errors import ConsoleRoute
+from fieldline_backend.console.fleet_view import fleet_view
 from fieldline_backend.console.ranges import PRESETS, RangeInvalid, form_value, pick_range
 from fieldline_backend.console.web import (
     FormDep,
@@ -125,18 +126,35 @@ async def device_page(
     start: str | None = None,
     stop: str | None = None,
 ) -> Response:
+    return await render_device_page(request, session, device_id, range, start, stop)
+
+
+async def render_device_page(
+    request: Request,
+    session,
+    device_id: str,
+    range: str | None = None,
+    start: str | None = None,
+    stop: str | None = None,
+    status: int = 200,
+    **extra,
+) -> Response:
+    """The device page; `extra` carries a fleet form's errors and values (pages_fleet)."""
     device = await _own_device(session.api, device_id)
     error = None
     try:
         time_range = pick_range(range, start, stop)
     except RangeInvalid as problem:
         error, time_range = str(problem), pick_range("1h", None, None)
-    view = await live_view(session.api, device, time_range, charts.DEFAULT_WIDTH)
+    view, fleet = await asyncio.gather(
+        live_view(session.api, device, time_range, charts.DEFAULT_WIDTH),
+        fleet_view(session.api, device_id),
+    )
     mqtt = request.app.state.ctx.settings.device_mqtt_endpoint()
     return render(
-        request, "device.html", session, device=device, view=view, mqtt=mqtt, error=error,
-        presets=PRESETS, form_start=form_value(time_range.start_ms),
-        form_stop=form_value(time_range.stop_ms), title=device["name"],
+        request, "device.html", session, status=status, device=device, view=view, mqtt=mqtt,
+        error=error, presets=PRESETS, form_start=form_value(time_range.start_ms),
+        form_stop=form_value(time_range.stop_ms), title=device["name"], fleet=fleet, **extra,
     )  # fmt: skip
 
 

@@ -40,6 +40,8 @@ NOTICES = {
     "device-enabled": "The device may connect again.",
     "device-disabled": "The device is disabled: it cannot connect until you enable it.",
     "token-revoked": "The token is revoked.",
+    "config-sent": "The configuration is stored and sent; the device reports when it applies it.",
+    "command-sent": "The command is sent; its outcome appears below when the device answers.",
 }
 
 

@@ -353,6 +353,22 @@ def test_5_screenshots_and_phone_width(browser, console_stack, size):
             " at "
         )
         page.screenshot(path=folder / f"device-pointer-{size}.png", full_page=True)
+        # Fleet management on the device page: a config sent, a command answered by the
+        # device (over MQTT, as the SDK answers), each section on its own.
+        page.get_by_label("Interval (seconds, 1-86400)").fill("30")
+        page.get_by_role("button", name="Send configuration").click()
+        expect(page.locator("#config-h")).to_be_visible()
+        config = page.locator("section:has(#config-h)")
+        expect(config.get_by_role("strong")).to_have_text("pending")
+        config.screenshot(path=folder / f"device-config-{size}.png")
+        page.get_by_label("Command (built in").fill("ping")
+        page.get_by_role("button", name="Send command").click()
+        commands = page.locator("section:has(#commands-h)")
+        expect(commands.get_by_role("cell", name="pending").first).to_be_visible()
+        commands.screenshot(path=folder / f"device-commands-{size}.png")
+        if size == "phone":
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= PHONE["width"], f"the device page is {width} px wide at 360 px"
         # Adding a device: the page with its credentials and config.json (removed after).
         page.goto("/devices/new")
         page.get_by_label("Name").fill(f"Screenshot {size}")
@@ -367,4 +383,4 @@ def test_5_screenshots_and_phone_width(browser, console_stack, size):
             assert width <= PHONE["width"], f"device-created is {width} px wide at 360 px"
     finally:
         page.context.close()
-    assert len(list(folder.glob(f"*-{size}.png"))) == len(PAGES) + 4
+    assert len(list(folder.glob(f"*-{size}.png"))) == len(PAGES) + 6
