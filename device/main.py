@@ -44,11 +44,28 @@ def report(attempt, exc, pause):
         pass  # a full or broken flash: the console line is all we can do
 
 
+def config_ready():
+    """config.json is there and is JSON; else an error naming the fix. Checked before the
+    app and the SDK are imported: their import leaves interned names on the heap for
+    good, which on a board's heap (from .py) can leave a retry without a large enough
+    free block."""
+    import json
+
+    try:
+        with open("config.json") as f:
+            json.load(f)
+    except OSError:
+        raise OSError("no config.json on the board; run `provision` to write it") from None
+    except ValueError as exc:
+        raise ValueError("config.json is not valid JSON (%r); run `provision` again" % (exc,))
+
+
 def boot():
     attempt = 0
     while True:
         attempt += 1
         try:
+            config_ready()  # before the app's import: a missing file costs no heap
             import app
 
             app.run()

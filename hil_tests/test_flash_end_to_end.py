@@ -123,6 +123,19 @@ def test_fresh_board_to_readings_in_the_api(board, backend, monkeypatch, capsys)
     assert config["device_id"] == device_id
     assert config["mqtt"]["password"] and config["mqtt"]["password"] not in out + err
 
+    # The server keeps what was flashed as the desired config (the console shows and
+    # changes the same): version 1, whose number the board holds and reports applied.
+    assert config["config_version"] == 1
+    deadline = time.monotonic() + 30
+    while not (state := backend.api_get(f"/devices/{device_id}/config"))["reported"]:
+        assert time.monotonic() < deadline, f"the board never reported its config: {state}"
+        time.sleep(0.5)
+    assert state["desired"]["config"] == {
+        "interval_s": 1,
+        "sensors": [{"kind": "simulated", "name": "temperature"}],
+    }
+    assert state["reported"]["version"] == 1 and state["reported"]["status"] == "applied"
+
 
 def test_reflash_with_device_id_uploads_only_the_config_and_keeps_one_device(
     board, backend, monkeypatch, capsys

@@ -85,6 +85,10 @@ class FieldlineApi:
     def rotate_credentials(self, device_id: str) -> dict:
         return self._request("POST", f"/devices/{device_id}/credentials/rotate").json()
 
+    def put_config(self, device_id: str, change: dict) -> dict:
+        """Store the next desired config version (docs/fleet.md); the server's answer."""
+        return self._request("PUT", f"/devices/{device_id}/config", json=change).json()
+
     def list_devices(self) -> list[dict]:
         body = self._request("GET", "/devices").json()
         if isinstance(body, dict):  # a paginated answer

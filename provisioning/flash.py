@@ -212,6 +212,9 @@ def _provision(
             options.interval_s,
             options.ca_pem,
         )
+        version = _desired_version(api, device_id, config, say)
+        if version:
+            config["config_version"] = version
         payload = device_config.encode(config)
         say(f"[5/6] writing {CONFIG_PATH} ({len(payload)} bytes, credentials not shown)")
         link.put_file(CONFIG_PATH, payload)
@@ -236,6 +239,22 @@ def _provision(
         first_reading=reading,
         seconds=time.monotonic() - started,
     )
+
+
+def _desired_version(api: FieldlineApi, device_id: str, config: dict, say: Say) -> int | None:
+    """The server keeps the board's interval and sensors as the device's desired config
+    (the console shows and changes the same, docs/fleet.md): the version goes into
+    config.json, so the board ignores a remote config older than this flash. A server
+    that does not keep configs, or refuses now, leaves the board on config.json alone."""
+    change = {"interval_s": config["interval_s"], "sensors": config["sensors"]}
+    try:
+        answer = api.put_config(device_id, change)
+    except ProvisionError as error:
+        say(f"      the server did not store the config ({error}); the board uses config.json")
+        return None
+    version = int(answer["desired"]["version"])
+    say(f"      desired config version {version} stored on the server")
+    return version
 
 
 def retry_hint(options: FlashOptions, device_id: str) -> str:

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, update
 
 from fieldline_backend.common.db import Database
-from fieldline_backend.devices.command_schemas import FINAL, Command, CommandReport
+from fieldline_backend.devices.command_schemas import FINAL, Command, CommandOutcome
 from fieldline_backend.devices.models import DeviceCommand
 from fieldline_backend.devices.repository import _utc
 
@@ -102,16 +102,18 @@ class CommandRepository:
             ).all()
             return [_command(r) for r in records]
 
-    def report(self, device_id: str, report: CommandReport, at: datetime) -> bool:
+    def report(self, device_id: str, outcome: CommandOutcome) -> bool:
         """Apply what the device said; False when there is no such command of it."""
+        at = outcome.at
         with self.database.session() as session:
-            record = session.get(DeviceCommand, report.id)
+            record = session.get(DeviceCommand, outcome.id)
             if record is None or record.device_id != device_id:
                 return False
-            if report.ok is not None:  # the outcome: final, whatever came before
-                record.status = "succeeded" if report.ok else "failed"
-                record.result = report.result if report.ok else None
-                record.error = None if report.ok else (report.error or "failed")
+            if outcome.state != "delivered":  # the outcome: final, whatever came before
+                succeeded = outcome.state == "succeeded"
+                record.status = outcome.state
+                record.result = outcome.result if succeeded else None
+                record.error = None if succeeded else (outcome.error or "failed")
                 record.finished_at = at
                 record.delivered_at = record.delivered_at or at
             elif record.status == "pending":  # a late or repeated "delivered" changes nothing

@@ -15,7 +15,15 @@ import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    field_validator,
+    model_validator,
+)
 
 COMMAND_NAME = re.compile(r"[a-z_][a-z0-9_]{0,31}")
 COMMAND_ID = re.compile(r"cmd-[a-z2-7]{16}")
@@ -38,7 +46,7 @@ class CommandRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(
+    name: Annotated[str, Field(pattern="^" + COMMAND_NAME.pattern + "$")] = Field(
         description=f"built in: {', '.join(BUILT_IN)}; or one the firmware registered "
         "(lower-case letters, digits, _; at most 32)"
     )
@@ -115,3 +123,33 @@ class CommandReport(BaseModel):
         if self.status is None and self.ok is None:
             raise ValueError('a report needs "status": "delivered" or "ok"')
         return self
+
+
+def _rfc3339_text(value):
+    if isinstance(value, datetime):  # made in this process (CommandOutcome.of)
+        return value
+    if not isinstance(value, str):
+        raise ValueError("at must be an RFC 3339 time string")
+    return value
+
+
+# When the report arrived: a time string on the wire (a number is not taken for one).
+Arrival = Annotated[datetime, Field(strict=False), BeforeValidator(_rfc3339_text)]
+
+
+class CommandOutcome(BaseModel):
+    """A device's report as storage passes it on to the devices service (internal):
+    what it said, as one state, and when it arrived."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: Annotated[str, Field(pattern="^" + COMMAND_ID.pattern + "$")]
+    state: Literal["delivered", "succeeded", "failed"]
+    result: JsonValue = None
+    error: Annotated[str, Field(max_length=300)] | None = None
+    at: Arrival
+
+    @classmethod
+    def of(cls, report: CommandReport, at: datetime) -> CommandOutcome:
+        state = {None: "delivered", True: "succeeded", False: "failed"}[report.ok]
+        return cls(id=report.id, state=state, result=report.result, error=report.error, at=at)

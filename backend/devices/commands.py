@@ -21,7 +21,7 @@ from fieldline_backend.devices.command_repository import CommandRepository
 from fieldline_backend.devices.command_schemas import (
     PENDING_MAX,
     Command,
-    CommandReport,
+    CommandOutcome,
     CommandRequest,
 )
 from fieldline_backend.devices.config_schemas import compact
@@ -86,8 +86,8 @@ class DeviceCommands:
         await asyncio.to_thread(self.repository.expire, datetime.now(UTC), device_id)
         return await asyncio.to_thread(self.repository.recent, device_id, limit)
 
-    async def record_report(self, device_id: str, report: CommandReport, at: datetime) -> bool:
-        return await asyncio.to_thread(self.repository.report, device_id, report, at)
+    async def record_report(self, device_id: str, outcome: CommandOutcome) -> bool:
+        return await asyncio.to_thread(self.repository.report, device_id, outcome)
 
     async def forget(self, device_id: str) -> None:
         await asyncio.to_thread(self.repository.forget, device_id)

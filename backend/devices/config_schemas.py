@@ -17,7 +17,19 @@ import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictStr, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
 
 CONFIG_MAX_BYTES = 2048
 APP_MAX_BYTES = 1024
@@ -27,25 +39,46 @@ SENSOR_KEY = re.compile(r"[a-z][a-z0-9_]{0,31}")
 ERROR_MAX = 300
 VERSION_MAX = 2**31 - 1
 
-SensorSetting = StrictStr | int | float | bool
+SensorSetting = Annotated[StrictStr, Field(max_length=64)] | StrictInt | StrictFloat | StrictBool
+
+
+def _whole_number(value):
+    """A JSON number with no fraction (2 or 2.0, as JSON Schema's integer); never text or
+    a boolean (pydantic's lax mode would take "2" and true)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a whole number")
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError("must be a whole number")
+    return int(value)
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
 
 
 def compact(value: object) -> bytes:
     return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
 
 
-def _check_sensor(entry: dict) -> dict:
-    kind = entry.get("kind")
-    if not isinstance(kind, str) or not SENSOR_KIND.fullmatch(kind):
-        raise ValueError(
-            f'each sensor needs "kind": lower-case letters, digits, _ (e.g. "dht22"); got {kind!r}'
-        )
-    for key, value in entry.items():
-        if not SENSOR_KEY.fullmatch(key):
-            raise ValueError(f"sensor setting {key!r}: lower-case letters, digits and _")
-        if isinstance(value, str) and len(value) > 64:
-            raise ValueError(f"sensor setting {key!r} is longer than 64 characters")
-    return entry
+class SensorEntry(BaseModel):
+    """One sensor as config.json has it: `kind` and its settings (lower-case names,
+    strings at most 64 characters), all in the schema so a client can check first."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={"propertyNames": {"pattern": "^" + SENSOR_KEY.pattern + "$"}},
+    )
+    __pydantic_extra__: dict[str, SensorSetting] = Field(init=False)
+
+    kind: Annotated[str, Field(pattern="^" + SENSOR_KIND.pattern + "$")] = Field(
+        description='what drives it, e.g. "dht22"'
+    )
+
+    @model_validator(mode="after")
+    def _setting_names(self) -> SensorEntry:
+        for key in self.__pydantic_extra__ or {}:
+            if not SENSOR_KEY.fullmatch(key):
+                raise ValueError(f"sensor setting {key!r}: lower-case letters, digits and _")
+        return self
 
 
 class ConfigChange(BaseModel):
@@ -56,21 +89,15 @@ class ConfigChange(BaseModel):
     interval_s: Annotated[float, Field(ge=1, le=86400)] | None = Field(
         None, description="seconds between readings (1-86400)"
     )
-    sensors: (
-        Annotated[list[dict[str, SensorSetting]], Field(min_length=1, max_length=SENSORS_MAX)]
-        | None
-    ) = Field(
-        None,
-        description='the sensors to read, as config.json has them: [{"kind": "dht22", "pin": 4}]',
+    sensors: Annotated[list[SensorEntry], Field(min_length=1, max_length=SENSORS_MAX)] | None = (
+        Field(
+            None,
+            description='the sensors, as config.json has them: [{"kind": "dht22", "pin": 4}]',
+        )
     )
     app: dict[str, JsonValue] | None = Field(
         None, description=f"free settings for your own code, at most {APP_MAX_BYTES} bytes of JSON"
     )
-
-    @field_validator("sensors")
-    @classmethod
-    def _sensors(cls, value):
-        return None if value is None else [_check_sensor(entry) for entry in value]
 
     @field_validator("app")
     @classmethod
@@ -80,7 +107,7 @@ class ConfigChange(BaseModel):
         return value
 
     def changes(self) -> dict:
-        changes = self.model_dump(exclude_unset=True)
+        changes = self.model_dump(exclude_unset=True)  # sensors as plain dicts
         interval = changes.get("interval_s")
         if interval is not None and float(interval).is_integer():
             changes["interval_s"] = int(changes["interval_s"])
@@ -129,7 +156,7 @@ class ConfigReport(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    version: Annotated[int, Field(ge=0, le=VERSION_MAX)]
+    version: Annotated[WholeNumber, Field(ge=0, le=VERSION_MAX)]
     status: Literal["applied", "rejected"]
     error: Annotated[str, Field(max_length=2000)] | None = None
 

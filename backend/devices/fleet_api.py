@@ -5,13 +5,18 @@ call; the reports come from storage, which passes on what devices said."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
+from pydantic import ConfigDict
 
 from fieldline_backend.devices.api_errors import registry_answers
-from fieldline_backend.devices.command_schemas import Command, CommandReport, CommandRequest
+from fieldline_backend.devices.command_schemas import (
+    Arrival,
+    Command,
+    CommandOutcome,
+    CommandRequest,
+)
 from fieldline_backend.devices.commands import DeviceCommands, TooManyPending
 from fieldline_backend.devices.config_schemas import (
     ConfigChange,
@@ -25,13 +30,12 @@ OwnerQuery = Annotated[int, Query(ge=1, le=2**31 - 1)]
 
 
 class ConfigReportInternal(ConfigReport):
-    """storage passes the device's report on with the time it arrived."""
+    """storage passes the device's report on with the time it arrived (strict: storage
+    sends exactly these types)."""
 
-    at: datetime
+    model_config = ConfigDict(extra="forbid")
 
-
-class CommandReportInternal(CommandReport):
-    at: datetime
+    at: Arrival
 
 
 async def _owned(registry: DeviceRegistry, device_id: str, owner_id: int | None) -> None:
@@ -111,9 +115,9 @@ def command_router(
         return command
 
     @router.post("/devices/{device_id}/commands/reported", status_code=status.HTTP_204_NO_CONTENT)
-    async def command_reported(device_id: str, body: CommandReportInternal) -> Response:
+    async def command_reported(device_id: str, body: CommandOutcome) -> Response:
         await _owned(registry(), device_id, None)
-        if not await commands().record_report(device_id, body, body.at):
+        if not await commands().record_report(device_id, body):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no command {body.id!r} of this device")
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 

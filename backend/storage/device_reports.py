@@ -15,6 +15,7 @@ import httpx
 from pydantic import BaseModel
 
 from fieldline_backend.common.topics import COMMAND_RESULT, CONFIG_REPORTED
+from fieldline_backend.devices.command_schemas import CommandOutcome, CommandReport
 from fieldline_backend.storage.devices import DirectoryUnavailable
 
 # The devices service's internal route for each kind of report.
@@ -30,6 +31,8 @@ class DeviceReports:
         if self._client is None:
             self._client = self.client_factory()
         at = datetime.fromtimestamp(arrival_ms / 1000, UTC)
+        if isinstance(report, CommandReport):  # the devices service takes one state
+            report = CommandOutcome.of(report, at)
         body = report.model_dump(mode="json") | {"at": at.isoformat()}
         path = f"/internal/devices/{quote(device_id, safe='')}/{ROUTES[kind]}"
         try:

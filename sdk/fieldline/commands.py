@@ -58,14 +58,13 @@ class Commands:
 
     # ---- built in ---------------------------------------------------------------------
 
+    def _unsent(self):
+        journal = self.device.journal
+        return journal.end_pos - journal.ack_pos
+
     def _ping(self, args):
         clock = self.device.clock
-        journal = self.device.journal
-        return {
-            "boot": clock.boot,
-            "seq": clock.seq,
-            "unsent_bytes": journal.end_pos - journal.ack_pos,
-        }
+        return {"boot": clock.boot, "seq": clock.seq, "unsent_bytes": self._unsent()}
 
     def _sync_time(self, args):
         port.sync_time()
