@@ -13,20 +13,13 @@ from types import SimpleNamespace
 import pytest
 
 from fieldline_provision.board_files import firmware_files
-from hil_tests.backend import running_backend
 from hil_tests.rig import Rig
 from tests.console.test_http import csrf_of, sign_in
-from tests.support.servers import create_pg_database, drop_pg_database
 
 
 @pytest.fixture
-def backend(tmp_path, pg_admin_url):
-    pg_url = create_pg_database(pg_admin_url)
-    try:
-        with running_backend(tmp_path / "backend", pg_url) as running:
-            yield running
-    finally:
-        drop_pg_database(pg_url)
+def backend(live_backend):
+    return live_backend
 
 
 def readings(backend, device_id: str) -> list:

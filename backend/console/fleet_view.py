@@ -8,14 +8,16 @@ import json
 from datetime import datetime
 
 from fieldline_backend.console.api import Api
+from fieldline_backend.console.charts import when
 
 COMMANDS_SHOWN = 10
 
 
 def stamp(iso: str | None) -> str:
+    """An API time as the rest of the console writes times (charts.when)."""
     if not iso:
         return ""
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return when(int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000))
 
 
 def pretty(value) -> str:

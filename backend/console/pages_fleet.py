@@ -47,22 +47,32 @@ def config_change(form: dict) -> tuple[dict, list[str]]:
     return change, errors
 
 
+async def _send(request, session, device_id: str, form: dict, part: str, call, errors):
+    """Make the API call unless the form is wrong already; back to the page's section of
+    `part` (config or command) with a notice, or the page again with the reasons (422)."""
+    if not errors:
+        try:
+            await call()
+            section = "config-h" if part == "config" else "commands-h"
+            return redirect(f"/devices/{device_id}#{section}", f"{part}-sent")
+        except ApiError as error:
+            if error.status == 404:
+                raise
+            errors = error.messages()
+    extra = {f"{part}_errors": errors, f"{part}_form": form}
+    return await render_device_page(request, session, device_id, status=422, **extra)
+
+
 @router.post("/devices/{device_id}/config")
 async def change_config(
     request: Request, device_id: str, session: SessionDep, form: FormDep
 ) -> Response:
     change, errors = config_change(form)
-    if not errors:
-        try:
-            await session.api.put(f"/devices/{device_id}/config", change)
-            return redirect(f"/devices/{device_id}#config-h", "config-sent")
-        except ApiError as error:
-            if error.status == 404:
-                raise
-            errors = error.messages()
-    return await render_device_page(
-        request, session, device_id, status=422, config_errors=errors, config_form=form
-    )
+
+    def call():
+        return session.api.put(f"/devices/{device_id}/config", change)
+
+    return await _send(request, session, device_id, form, "config", call, errors)
 
 
 @router.post("/devices/{device_id}/commands")
@@ -77,14 +87,8 @@ async def send_command(
             body["args"] = json.loads(args)
         except ValueError as error:
             errors.append(f"args: not JSON ({error})")
-    if not errors:
-        try:
-            await session.api.post(f"/devices/{device_id}/commands", body)
-            return redirect(f"/devices/{device_id}#commands-h", "command-sent")
-        except ApiError as error:
-            if error.status == 404:
-                raise
-            errors = error.messages()
-    return await render_device_page(
-        request, session, device_id, status=422, command_errors=errors, command_form=form
-    )
+
+    def call():
+        return session.api.post(f"/devices/{device_id}/commands", body)
+
+    return await _send(request, session, device_id, form, "command", call, errors)

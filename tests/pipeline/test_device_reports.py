@@ -13,6 +13,14 @@ from tests.pipeline.conftest import ALL
 from tests.support.servers import wait_for
 
 
+def publish_acked(device, topic: str, body) -> None:
+    """As the device, QoS 1, until the broker's PUBACK (bytes as they are, else JSON)."""
+    payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+    info = device.publish(payload, topic=topic)
+    info.wait_for_publish(10)
+    assert info.is_published()
+
+
 def reported(http, device_id: str):
     return http.get(f"/api/v1/devices/{device_id}/config").json()["reported"]
 
@@ -25,10 +33,7 @@ def test_reports_reach_the_config_state_and_bad_ones_the_dead_letters(start_pipe
         topic = f"devices/{device.client_id}/config/reported"
 
         def report(body) -> None:
-            payload = body if isinstance(body, bytes) else json.dumps(body).encode()
-            info = device.publish(payload, topic=topic)
-            info.wait_for_publish(10)
-            assert info.is_published()
+            publish_acked(device, topic, body)
 
         report({"version": 1, "status": "rejected", "error": "no such pin"})
         for bad in (b"applied", {"version": 1, "status": "maybe"}, {"version": -1}):
@@ -66,10 +71,7 @@ def test_command_answers_reach_the_command_and_bad_ones_the_dead_letters(start_p
         topic = f"devices/{device.client_id}/commands/result"
 
         def answer(body) -> None:
-            payload = body if isinstance(body, bytes) else json.dumps(body).encode()
-            info = device.publish(payload, topic=topic)
-            info.wait_for_publish(10)
-            assert info.is_published()
+            publish_acked(device, topic, body)
 
         def status() -> str:
             return http.get(f"{path}/{command['id']}").json()["status"]
