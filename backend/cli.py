@@ -20,6 +20,8 @@ from fieldline_backend.common.settings import SERVICES
 from fieldline_backend.ingestor import commands as ingestor_commands
 from fieldline_backend.simulator import commands as simulator_commands
 from fieldline_backend.storage import commands as storage_commands
+from fieldline_provision.bundle_commands import EXAMPLES as BUNDLE_EXAMPLES
+from fieldline_provision.bundle_commands import add_arguments as add_bundle_arguments
 
 # Commands the services contribute (`<service>/commands.py`, each with `register`).
 SERVICE_COMMANDS = (ingestor_commands, storage_commands, simulator_commands)
@@ -152,9 +154,32 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--admin", action="store_true", help="may create other users")
     create.set_defaults(handler=cmd_users_create)
 
+    bundle = commands.add_parser(
+        "bundle",
+        help="build an OTA update bundle of the installed SDK and app (docs/ota.md)",
+        description="Build an OTA update bundle: the SDK and app files `provision flash` "
+        "uploads, with a manifest of their SHA-256 and a version. Upload it with "
+        "POST /api/v1/bundles, the console, or `provision bundle --upload`.",
+        epilog=BUNDLE_EXAMPLES.format(prog="fieldline"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_bundle_arguments(bundle)
+    bundle.set_defaults(handler=cmd_bundle)
+
     for module in SERVICE_COMMANDS:
         module.register(commands)
     return parser
+
+
+def cmd_bundle(args: argparse.Namespace) -> int:
+    from fieldline_provision.bundle_commands import write_bundle
+    from fieldline_provision.errors import ProvisionError
+
+    try:
+        write_bundle(args)
+    except ProvisionError as error:
+        raise CommandError(str(error)) from None
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -89,6 +89,11 @@ class FieldlineApi:
         """Store the next desired config version (docs/fleet.md); the server's answer."""
         return self._request("PUT", f"/devices/{device_id}/config", json=change).json()
 
+    def upload_bundle(self, data: bytes) -> dict:
+        """Store an OTA bundle (docs/ota.md); the server verifies every file."""
+        headers = {"Content-Type": "application/octet-stream"}
+        return self._request("POST", "/bundles", content=data, headers=headers).json()
+
     def list_devices(self) -> list[dict]:
         body = self._request("GET", "/devices").json()
         if isinstance(body, dict):  # a paginated answer

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 
 from fieldline_provision.board_link import BoardLink
@@ -25,6 +27,8 @@ WHEEL_DEVICE_DIR = PACKAGE_DIR / "device_app"
 BOARD_FILE_SUFFIXES = (".py", ".mpy")
 # Written by `provision` itself, never copied from a folder (it holds the credentials).
 CONFIG_PATH = "config.json"
+# The version the board runs and reports (docs/ota.md); an OTA bundle replaces it.
+VERSION_PATH = "version.json"
 
 
 @dataclass(frozen=True)
@@ -69,13 +73,25 @@ def _files_under(folder: Path, board_prefix: str) -> list[BoardFile]:
     return found
 
 
+def installed_version() -> str:
+    """The installed Fieldline's version: what a flashed board runs."""
+    try:
+        return metadata.version("fieldline")
+    except metadata.PackageNotFoundError:
+        return "0"
+
+
+def version_file(version: str | None = None) -> BoardFile:
+    return BoardFile(VERSION_PATH, json.dumps({"version": version or installed_version()}).encode())
+
+
 def firmware_files(sdk: Path | None = None, app: Path | None = None) -> list[BoardFile]:
     """The SDK under lib/fieldline/ and the app at the root, in upload order (SDK first:
-    the app imports it)."""
+    the app imports it), then version.json."""
     sdk = sdk or sdk_dir()
     app = app or device_app_dir()
     files = _files_under(sdk, "lib/fieldline/") + _files_under(app, "")
-    return [f for f in files if f.board_path != CONFIG_PATH]
+    return [f for f in files if f.board_path != CONFIG_PATH] + [version_file()]
 
 
 @dataclass

@@ -22,6 +22,9 @@ from fieldline_provision.account_commands import (
 )
 from fieldline_provision.board_commands import cmd_flash, cmd_monitor, cmd_ports, cmd_verify
 from fieldline_provision.board_link import BoardLink
+from fieldline_provision.bundle_commands import EXAMPLES as BUNDLE_EXAMPLES
+from fieldline_provision.bundle_commands import add_arguments as add_bundle_arguments
+from fieldline_provision.bundle_commands import cmd_bundle
 from fieldline_provision.errors import (
     ApiRequestFailed,
     ApiUnreachable,
@@ -153,6 +156,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ports.add_argument("--no-probe", action="store_true", help="do not talk to the boards")
     ports.add_argument("--port", action="append", help="also list and probe this port (repeatable)")
+
+    bundle = commands.add_parser(
+        "bundle",
+        help="build an OTA update bundle of the installed SDK and app (docs/ota.md)",
+        description="Build an OTA update bundle: the SDK and app files provision flash "
+        "uploads, with a manifest of their SHA-256 and a version.",
+        epilog=BUNDLE_EXAMPLES.format(prog="provision"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_bundle_arguments(bundle)
+    bundle.add_argument(
+        "--upload", action="store_true", help="also store it on the server (POST /api/v1/bundles)"
+    )
+    _api_options(bundle)
+    bundle.set_defaults(handler=cmd_bundle)
 
     flash = _command(
         commands,
