@@ -137,3 +137,19 @@ async def _send_413(send: Send, limit: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def read_capped(request, limit: int, too_large: Exception) -> bytes:
+    """A raw body (an upload) read as it streams in, `too_large` raised as soon as it
+    passes `limit` or its Content-Length says it will: never held whole first. The
+    middleware bounds it too; this keeps the route's own answer (and its bound) when a
+    route is mounted elsewhere."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    body = bytearray()
+    async for part in request.stream():
+        body += part
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)

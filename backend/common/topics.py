@@ -19,9 +19,16 @@ COMMANDS = "commands"  # cloud -> device: the backend's own publishes, never for
 CONFIG = "config"  # cloud -> device, retained: the desired configuration
 CONFIG_REPORTED = "config/reported"  # device -> cloud: what it did with a config version
 COMMAND_RESULT = "commands/result"  # device -> cloud: taken, then the outcome
-CLOUD_TO_DEVICE = (COMMANDS, CONFIG)
+OTA = "ota"  # cloud -> device, retained: the update offer (docs/ota.md)
+OTA_GET = "ota/get"  # device -> bundle server: a chunk request, served outside the pipeline
+OTA_CHUNK = "ota/chunk"  # bundle server -> device: one chunk of a bundle file
+OTA_REPORTED = "ota/reported"  # device -> cloud: how its update goes, and its version
+CLOUD_TO_DEVICE = (COMMANDS, CONFIG, OTA, OTA_CHUNK)
+# What the ingestor never forwards: the backend's own publishes, and the chunk requests
+# the devices service's bundle server answers directly.
+NOT_FORWARDED = (*CLOUD_TO_DEVICE, OTA_GET)
 # What storage takes (the reports it passes on to the devices service).
-STORED_KINDS = (TELEMETRY, STATUS, DROP_REPORT, CONFIG_REPORTED, COMMAND_RESULT)
+STORED_KINDS = (TELEMETRY, STATUS, DROP_REPORT, CONFIG_REPORTED, COMMAND_RESULT, OTA_REPORTED)
 
 # A client id holds no '/', and no MQTT wildcard (it is also a topic level in the ACL).
 _DEVICE_TOPIC = re.compile(r"^devices/([^/+#]+)/(.+)$")

@@ -11,10 +11,13 @@ from pydantic import Field
 
 from fieldline_backend.common.internal import InternalOnly
 from fieldline_backend.devices.api_errors import mqtt_auth_failed, registry_answers
+from fieldline_backend.devices.bundles import DeviceBundles
 from fieldline_backend.devices.commands import DeviceCommands
 from fieldline_backend.devices.configs import DeviceConfigs
 from fieldline_backend.devices.fleet_api import command_router, config_router
 from fieldline_backend.devices.mqtt_accounts import MqttAuthFailed
+from fieldline_backend.devices.ota_api import bundle_router, device_update_router, rollout_router
+from fieldline_backend.devices.rollouts import DeviceRollouts
 from fieldline_backend.devices.schemas import (
     Device,
     DeviceChange,
@@ -38,10 +41,15 @@ def build_router(
     registry: Callable[[], DeviceRegistry],
     configs: Callable[[], DeviceConfigs],
     commands: Callable[[], DeviceCommands],
+    bundles: Callable[[], DeviceBundles],
+    rollouts: Callable[[], DeviceRollouts],
 ) -> APIRouter:
     router = _registry_router(registry)
     router.include_router(config_router(registry, configs))
     router.include_router(command_router(registry, commands))
+    router.include_router(bundle_router(bundles))
+    router.include_router(rollout_router(rollouts))
+    router.include_router(device_update_router(registry, rollouts))
     return router
 
 

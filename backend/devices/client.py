@@ -33,6 +33,7 @@ from fastapi import Depends, HTTPException, Request, status
 
 from fieldline_backend.devices.command_schemas import Command
 from fieldline_backend.devices.config_schemas import DeviceConfigState
+from fieldline_backend.devices.ota_schemas import BundleInfo, DeviceUpdate, Rollout
 from fieldline_backend.devices.schemas import Device, DeviceWithCredentials, RotatedCredentials
 from fieldline_backend.devices.service import DEVICE_ID_PATTERN
 
@@ -72,7 +73,8 @@ class DevicesClient:
             if str(detail).startswith("no command"):  # the device is there, the command not
                 raise HTTPException(404, detail)
             raise DeviceNotFound(device_id)
-        if response.status_code in (400, 409, 422, 429):
+        # A 404 here is not a device's (those are above) but a bundle's or a rollout's.
+        if response.status_code in (400, 404, 409, 413, 422, 429):
             retry = response.headers.get("Retry-After")
             headers = {"Retry-After": retry} if retry else None
             raise HTTPException(response.status_code, _detail(response), headers=headers)
@@ -165,6 +167,71 @@ class DevicesClient:
             params={"owner_id": owner_id, "limit": limit},
         )
         return [Command.model_validate(item) for item in response.json()]
+
+    # ---- OTA updates (docs/ota.md) ----------------------------------------------------
+
+    async def upload_bundle(self, owner_id: int, tar: bytes) -> tuple[BundleInfo, bool]:
+        """(the stored bundle, True when new); 413/422 as HTTPExceptions with the reason."""
+        response = await self._call(
+            "POST",
+            "/internal/bundles",
+            params={"owner_id": owner_id},
+            content=tar,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        return BundleInfo.model_validate(response.json()), response.status_code == 201
+
+    async def bundles(self, owner_id: int, limit: int = 50) -> list[BundleInfo]:
+        response = await self._call(
+            "GET", "/internal/bundles", params={"owner_id": owner_id, "limit": limit}
+        )
+        return [BundleInfo.model_validate(item) for item in response.json()]
+
+    async def bundle(self, owner_id: int, bundle_id: str) -> BundleInfo:
+        response = await self._call(
+            "GET", f"/internal/bundles/{quote(bundle_id, safe='')}", params={"owner_id": owner_id}
+        )
+        return BundleInfo.model_validate(response.json())
+
+    async def delete_bundle(self, owner_id: int, bundle_id: str) -> None:
+        await self._call(
+            "DELETE",
+            f"/internal/bundles/{quote(bundle_id, safe='')}",
+            params={"owner_id": owner_id},
+        )
+
+    async def create_rollout(self, owner_id: int, request: dict) -> Rollout:
+        response = await self._call(
+            "POST", "/internal/rollouts", params={"owner_id": owner_id}, json=request
+        )
+        return Rollout.model_validate(response.json())
+
+    async def rollouts(self, owner_id: int, limit: int = 50) -> list[Rollout]:
+        response = await self._call(
+            "GET", "/internal/rollouts", params={"owner_id": owner_id, "limit": limit}
+        )
+        return [Rollout.model_validate(item) for item in response.json()]
+
+    async def rollout(self, owner_id: int, rollout_id: str) -> Rollout:
+        response = await self._call(
+            "GET", f"/internal/rollouts/{quote(rollout_id, safe='')}", params={"owner_id": owner_id}
+        )
+        return Rollout.model_validate(response.json())
+
+    async def cancel_rollout(self, owner_id: int, rollout_id: str) -> Rollout:
+        response = await self._call(
+            "POST",
+            f"/internal/rollouts/{quote(rollout_id, safe='')}/cancel",
+            params={"owner_id": owner_id},
+        )
+        return Rollout.model_validate(response.json())
+
+    async def update(self, device_id: str, owner_id: int) -> DeviceUpdate:
+        """The device's newest rollout entry and the version it last said it runs."""
+        response = await self._call(
+            "GET", self._path(device_id, "/update"), device_id, params={"owner_id": owner_id}
+        )
+        return DeviceUpdate.model_validate(response.json())
 
     async def command(self, device_id: str, owner_id: int, command_id: str) -> Command:
         response = await self._call(

@@ -26,6 +26,7 @@ from fieldline_backend.devices.commands import DeviceCommands
 from fieldline_backend.devices.configs import DeviceConfigs
 from fieldline_backend.devices.mqtt_accounts import MqttAccountsClient, MqttAuthFailed
 from fieldline_backend.devices.repository import DeviceRepository
+from fieldline_backend.devices.rollouts import DeviceRollouts
 from fieldline_backend.devices.schemas import (
     Device,
     DeviceWithCredentials,
@@ -67,12 +68,12 @@ class DeviceRegistry:
         repository: DeviceRepository,
         accounts: MqttAccountsClient,
         mqtt_endpoint: dict,
-        fleet: tuple[DeviceConfigs, DeviceCommands] | None = None,
+        fleet: tuple[DeviceConfigs, DeviceCommands, DeviceRollouts] | None = None,
     ):
         self.repository = repository
         self.accounts = accounts
         self.mqtt_endpoint = mqtt_endpoint  # host, port, tls a device connects to
-        self.fleet = fleet  # what a deleted device leaves behind: configs, commands
+        self.fleet = fleet  # what a deleted device leaves behind: configs, commands, updates
 
     def _credentials(self, answer: dict) -> MqttCredentials:
         return MqttCredentials(

@@ -19,7 +19,7 @@ from fieldline_backend.infra import queue
 from fieldline_backend.infra.broker import BrokerAccess, backend_account
 
 if TYPE_CHECKING:
-    from fieldline_backend.infra.broker.channel import DeviceChannel
+    from fieldline_backend.infra.broker.channel import DeviceChannel, TopicListener
     from fieldline_backend.infra.broker.embedded import EmbeddedBroker
     from fieldline_backend.infra.mail import Mailer
     from fieldline_backend.infra.timeseries import TimeSeriesStore
@@ -101,6 +101,23 @@ class Adapters:
             return None
         host, port = self.settings.broker_address
         return DeviceChannel(host, port, username, password)
+
+    def open_device_listener(self, topic_filter: str, on_message) -> TopicListener | None:
+        """A backend client taking what devices publish on `topic_filter` (the bundle
+        server's requests), shared by the replicas on Mosquitto (amqtt delivers nothing
+        to $share, and runs in one process); None without the backend's credentials."""
+        from fieldline_backend.infra.broker import backend_credentials
+        from fieldline_backend.infra.broker.channel import TopicListener
+
+        try:
+            username, password = backend_credentials(self.settings)
+        except ValueError as error:
+            log.warning("no device listener: %s", error)
+            return None
+        if self.settings.mqtt_url:
+            topic_filter = "$share/fieldline-devices/" + topic_filter
+        host, port = self.settings.broker_address
+        return TopicListener(host, port, username, password, topic_filter, on_message)
 
     @cached_property
     def broker(self) -> BrokerAccess:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 
-from fieldline_backend.common.topics import CLOUD_TO_DEVICE, DeviceTopic, parse_topic
+from fieldline_backend.common.topics import NOT_FORWARDED, DeviceTopic, parse_topic
 
 
 class ArrivalClock:
@@ -41,9 +41,10 @@ def is_unknown(topic: str) -> bool:
 
 def forwarded(topic: str) -> DeviceTopic | None:
     """The parsed topic of a message the ingestor forwards, or None when it is not
-    forwarded (not under devices/<id>/, or the backend's own commands and config)."""
+    forwarded (not under devices/<id>/, the backend's own commands, config, OTA offers
+    and chunks, or a device's chunk requests, which the bundle server answers)."""
     parsed = parse_topic(topic)
-    return None if parsed is None or parsed.kind in CLOUD_TO_DEVICE else parsed
+    return None if parsed is None or parsed.kind in NOT_FORWARDED else parsed
 
 
 def headers_for(parsed: DeviceTopic, topic: str, clock: ArrivalClock) -> dict:

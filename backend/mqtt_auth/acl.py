@@ -16,10 +16,13 @@ SUBSCRIBE = "subscribe"
 
 
 def device_rules(client_id: str) -> list[tuple[str, str]]:
-    """A device publishes only under devices/<id>/ and subscribes only to its commands and
-    its desired configuration (docs/fleet.md)."""
+    """A device publishes only under devices/<id>/ and subscribes only to its commands, its
+    desired configuration (docs/fleet.md), its update offer and its bundle chunks
+    (docs/ota.md)."""
     return [
         (PUBLISH, f"devices/{client_id}/#"),
         (SUBSCRIBE, f"devices/{client_id}/commands"),
         (SUBSCRIBE, f"devices/{client_id}/config"),
+        (SUBSCRIBE, f"devices/{client_id}/ota"),
+        (SUBSCRIBE, f"devices/{client_id}/ota/chunk"),
     ]

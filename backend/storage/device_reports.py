@@ -1,5 +1,5 @@
-"""What devices report about themselves besides telemetry (config/reported and
-commands/result), passed on to the devices service, which owns it. Called by the
+"""What devices report about themselves besides telemetry (config/reported,
+commands/result and ota/reported), passed on to the devices service, which owns it. Called by the
 storage worker before it acks the batch, so a report is acknowledged only once the
 devices service recorded it; when it cannot be reached the batch is held and retried
 (DirectoryUnavailable), as for mqtt_auth.
@@ -14,12 +14,16 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
-from fieldline_backend.common.topics import COMMAND_RESULT, CONFIG_REPORTED
+from fieldline_backend.common.topics import COMMAND_RESULT, CONFIG_REPORTED, OTA_REPORTED
 from fieldline_backend.devices.command_schemas import CommandOutcome, CommandReport
 from fieldline_backend.storage.devices import DirectoryUnavailable
 
 # The devices service's internal route for each kind of report.
-ROUTES = {CONFIG_REPORTED: "config/reported", COMMAND_RESULT: "commands/reported"}
+ROUTES = {
+    CONFIG_REPORTED: "config/reported",
+    COMMAND_RESULT: "commands/reported",
+    OTA_REPORTED: "ota/reported",
+}
 
 
 class DeviceReports:

@@ -26,12 +26,14 @@ from fieldline_backend.common.topics import (
     COMMAND_RESULT,
     CONFIG_REPORTED,
     DROP_REPORT,
+    OTA_REPORTED,
     STATUS,
     TELEMETRY,
     parse_topic,
 )
 from fieldline_backend.devices.command_schemas import CommandReport
 from fieldline_backend.devices.config_schemas import ConfigReport
+from fieldline_backend.devices.ota_schemas import OtaReport
 from fieldline_backend.infra.queue import QueueMessage
 from fieldline_backend.infra.timeseries import DropReport, Marks, Point, TimeSeriesStore
 from fieldline_backend.infra.timeseries.tags import RESERVED_TAG_KEYS, representable_tag
@@ -48,6 +50,7 @@ from fieldline_backend.storage.readings import (
 REPORTS: dict[str, tuple[type[BaseModel], str]] = {
     CONFIG_REPORTED: (ConfigReport, "config report"),
     COMMAND_RESULT: (CommandReport, "command result"),
+    OTA_REPORTED: (OtaReport, "ota report"),
 }
 
 

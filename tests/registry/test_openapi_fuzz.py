@@ -22,7 +22,8 @@ from fieldline_backend.gateway.auth import accounts_for
 
 SERVICES = ("gateway", "devices", "mqtt_auth")
 OURS = re.compile(
-    r"^/(api/v1/(auth/token|me|users|tokens|devices)|internal/(devices|mqtt-accounts)|healthz)"
+    r"^/(api/v1/(auth/token|me|users|tokens|devices|bundles|rollouts)"
+    r"|internal/(devices|mqtt-accounts|bundles|rollouts)|healthz)"
 )
 EXAMPLES_PER_OPERATION = 25
 BUDGET_SECONDS = 45.0  # per stack

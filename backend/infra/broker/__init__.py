@@ -21,8 +21,9 @@ RESERVED_USERNAMES = frozenset({BACKEND_USERNAME, RELOAD_CHECK_USERNAME})
 
 # The backend (ingestor) reads everything devices publish (telemetry, status, drop reports,
 # and mistyped topics, to dead-letter them), also through the shared subscription
-# $share/ingestors/..., and writes commands and the retained desired configurations.
-BACKEND_PUBLISH = ("devices/+/commands", "devices/+/config")
+# $share/ingestors/..., and writes commands, the retained desired configurations, the
+# retained update offers and the bundle server's chunks (docs/ota.md).
+BACKEND_PUBLISH = ("devices/+/commands", "devices/+/config", "devices/+/ota", "devices/+/ota/chunk")
 BACKEND_SUBSCRIBE = ("devices/+/#",)
 
 

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import secrets
 import threading
+from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -82,3 +83,70 @@ class DeviceChannel:
         if self.started:
             self.client.disconnect()
             await asyncio.to_thread(self.client.loop_stop)
+
+
+class TopicListener:
+    """A backend client that takes the messages of one topic filter (QoS 0) and answers
+    with QoS 0 publishes: the bundle server's link (docs/ota.md). Its own paho client,
+    so chunk traffic never waits behind the channel's acknowledged publishes.
+
+    `on_message(topic, payload)` runs in paho's network thread: it must only hand the
+    work on (e.g. asyncio.run_coroutine_threadsafe), never block. The subscription is
+    made again at every (re)connect (clean session).
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str,
+        password: str,
+        topic_filter: str,
+        on_message: Callable[[str, bytes], None],
+    ):
+        self.host, self.port = host, port
+        self.topic_filter = topic_filter
+        self.on_message = on_message
+        self.started = False
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id="fieldline-bundles-" + secrets.token_hex(4),
+            clean_session=True,
+            protocol=mqtt.MQTTv311,
+        )
+        self.client.username_pw_set(username, password)
+        # Short: at start the broker may not know the backend's account yet (mqtt_auth
+        # installs it), and devices wait for answers meanwhile.
+        self.client.reconnect_delay_set(min_delay=1, max_delay=3)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+
+    def _on_connect(self, client, _userdata, _flags, reason_code, _properties) -> None:
+        if reason_code.is_failure:
+            log.warning("MQTT broker refused the backend's bundle server: %s", reason_code)
+            return
+        client.subscribe(self.topic_filter, qos=0)
+
+    def _on_message(self, _client, _userdata, message) -> None:
+        try:
+            self.on_message(message.topic, bytes(message.payload))
+        except Exception:  # a bad message must not stop paho's thread
+            log.exception("message on %s not handled", message.topic)
+
+    def start(self) -> None:
+        if not self.started:
+            self.client.connect_async(self.host, self.port, keepalive=30)
+            self.client.loop_start()
+            self.started = True
+
+    def send(self, topic: str, payload: bytes) -> bool:
+        """QoS 0, never waits (paho queues it for its thread); False when not connected."""
+        if not self.client.is_connected():
+            return False
+        return self.client.publish(topic, payload, qos=0).rc == mqtt.MQTT_ERR_SUCCESS
+
+    async def close(self) -> None:
+        if self.started:
+            self.client.disconnect()
+            await asyncio.to_thread(self.client.loop_stop)
+            self.started = False
