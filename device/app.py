@@ -5,6 +5,11 @@ interval_s, publish through the SDK; the SDK's loop does the network. main.py ru
 Remote configuration (docs/fleet.md): a new interval_s, sensors or app settings from the
 server are checked whole (every sensor must start) and switched to between two readings,
 without a reboot; a config that does not work is rejected and the old one stays.
+
+OTA updates (docs/ota.md): the Updater downloads an offered bundle, stages it and
+reboots into main.py's loader; after that boot it confirms the new version once it is
+online and its first readings were acknowledged (config.json `ota.trial_s`: how long the
+loader waits for that).
 """
 
 import json
@@ -14,6 +19,7 @@ import status_led
 
 from fieldline import Device, port
 from fieldline.commands import Commands
+from fieldline.ota import Updater
 from fieldline.port import asyncio
 from fieldline.remote import RemoteConfig
 
@@ -64,6 +70,8 @@ class App:
         self.changed = asyncio.Event()
         self.commands = Commands(self.device)  # ping, sync_time, flush, reboot, and:
         self.commands.command("sample")(self.sample_now)
+        ota = config.get("ota") or {}
+        self.updater = Updater(self.device, float(ota.get("trial_s") or 600))
 
     def apply(self, remote_config):
         """A config from the server: build everything first, then switch (or raise)."""

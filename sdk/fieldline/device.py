@@ -127,6 +127,8 @@ class Device:
         self.on_command = None
         self.remote = None  # a fieldline.remote.RemoteConfig sets itself here
         self.commands = None  # a fieldline.commands.Commands sets itself here
+        self.ota = None  # a fieldline.ota.Updater sets itself here
+        self.acked_batches = 0  # telemetry PUBACKs this boot (the Updater's confirmation)
         self.attempts = 0
         self.refusals = 0
         self.last_error = None
@@ -163,12 +165,16 @@ class Device:
         elif self.commands is not None and topic == self.commands_topic:
             self.commands.received(payload)
             self._new.set()
+        elif self.ota is not None and topic in (self.ota.topic, self.ota.chunk_topic):
+            self.ota.received(topic, payload)
+            self._new.set()
         elif self.on_command is not None:
             self.on_command(topic.decode(), payload)
 
     def _on_ack(self, token):
         if token is not None:
             self.buffer.commit(token)
+            self.acked_batches += 1
 
     def _set_state(self, state):
         if state != self.state:
@@ -299,10 +305,7 @@ class Device:
         dead = session.dead
         await session.resend_inflight()
         await session.publish(self.status_topic, b"online", True)
-        await session.subscribe(self.commands_topic, 1)
-        remote = self.remote
-        if remote is not None:
-            await session.subscribe(remote.topic, 1)  # the retained config follows
+        await self._subscribe(session)
         online_at = port.ticks_ms()
         ntp_wait_ms = int(float(self.config.get("ntp_wait_s") or 0) * 1000)
         self._last_ntp = None
@@ -314,10 +317,7 @@ class Device:
                 await port.sleep_ms(500)
                 continue
             await self._report_drops(session)
-            if remote is not None:
-                await remote.step(session)
-            if self.commands is not None:
-                await self.commands.step(session)
+            await self._steps(session)
             if self.buffer.has_unsent():
                 await session.wait_window()
                 if dead.is_set():
@@ -330,6 +330,24 @@ class Device:
                 await asyncio.wait_for(self._new.wait(), 1)
             except asyncio.TimeoutError:
                 pass
+
+    async def _subscribe(self, session):
+        await session.subscribe(self.commands_topic, 1)
+        if self.remote is not None:
+            await session.subscribe(self.remote.topic, 1)  # the retained config follows
+        ota = self.ota
+        if ota is not None:
+            await session.subscribe(ota.chunk_topic, 0)  # before the offer: it asks for chunks
+            await session.subscribe(ota.topic, 1)  # the retained offer follows
+
+    async def _steps(self, session):
+        """Remote config, commands and updates: what arrived, and their reports."""
+        if self.remote is not None:
+            await self.remote.step(session)
+        if self.commands is not None:
+            await self.commands.step(session)
+        if self.ota is not None:
+            await self.ota.step(session)
 
     def _waiting_for_clock(self, online_at, ntp_wait_ms):
         """True while readings should wait for NTP: the clock is not set and the link has
