@@ -41,6 +41,10 @@ class Api:
     client: httpx.AsyncClient
 
     async def request(self, method: str, path: str, **kwargs) -> Any:
+        return (await self.answer(method, path, **kwargs))[1]
+
+    async def answer(self, method: str, path: str, **kwargs) -> tuple[int, Any]:
+        """The status and the JSON body (None when empty); ApiError from 400 on."""
         response = await self.client.request(method, "/api/v1" + path, **kwargs)
         if response.status_code >= 400:
             try:
@@ -49,8 +53,8 @@ class Api:
                 detail = response.text[:500]
             raise ApiError(response.status_code, detail)
         if response.status_code == 204 or not response.content:
-            return None
-        return response.json()
+            return response.status_code, None
+        return response.status_code, response.json()
 
     async def get(self, path: str, **params) -> Any:
         clean = {k: v for k, v in params.items() if v is not None and v != ""}
@@ -58,6 +62,12 @@ class Api:
 
     async def post(self, path: str, body: Any = None) -> Any:
         return await self.request("POST", path, json=body)
+
+    async def post_bytes(self, path: str, data: bytes) -> tuple[int, Any]:
+        """A raw body (a bundle's tar) as application/octet-stream: status and answer
+        (an upload says 201 new, 200 stored before)."""
+        headers = {"Content-Type": "application/octet-stream"}
+        return await self.answer("POST", path, content=data, headers=headers)
 
     async def put(self, path: str, body: Any) -> Any:
         return await self.request("PUT", path, json=body)

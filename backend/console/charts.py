@@ -167,6 +167,13 @@ def when(ts_ms: int | None) -> str:
     return datetime.fromtimestamp(ts_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def stamp(iso: str | None) -> str:
+    """An API time (ISO 8601) as `when` writes times; "" for none."""
+    if not iso:
+        return ""
+    return when(int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000))
+
+
 def number(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"

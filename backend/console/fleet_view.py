@@ -1,23 +1,17 @@
 """What the device page shows of fleet management (docs/fleet.md): the desired config
-beside what the device reported (and whether it is still pending), the last commands."""
+beside what the device reported (and whether it is still pending), the last commands,
+and its update state (docs/ota.md, rollout_view)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime
 
 from fieldline_backend.console.api import Api
-from fieldline_backend.console.charts import when
+from fieldline_backend.console.charts import stamp
+from fieldline_backend.console.rollout_view import device_update
 
 COMMANDS_SHOWN = 10
-
-
-def stamp(iso: str | None) -> str:
-    """An API time as the rest of the console writes times (charts.when)."""
-    if not iso:
-        return ""
-    return when(int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000))
 
 
 def pretty(value) -> str:
@@ -25,9 +19,10 @@ def pretty(value) -> str:
 
 
 async def fleet_view(api: Api, device_id: str) -> dict:
-    config, commands = await asyncio.gather(
+    config, commands, update = await asyncio.gather(
         api.get(f"/devices/{device_id}/config"),
         api.get(f"/devices/{device_id}/commands", limit=COMMANDS_SHOWN),
+        device_update(api, device_id),
     )
     desired, reported = config["desired"], config["reported"]
     if desired is None:
@@ -46,6 +41,7 @@ async def fleet_view(api: Api, device_id: str) -> dict:
             {**command, "sent": stamp(command["created_at"]), "outcome": _outcome(command)}
             for command in commands
         ],
+        "ota": update,
     }
 
 

@@ -42,6 +42,12 @@ NOTICES = {
     "token-revoked": "The token is revoked.",
     "config-sent": "The configuration is stored and sent; the device reports when it applies it.",
     "command-sent": "The command is sent; its outcome appears below when the device answers.",
+    "rollout-started": "The rollout is started: its canary devices are offered the bundle.",
+    "rollout-cancelled": "The rollout is cancelled: offers not taken are withdrawn.",
+    "rollout-not-running": "The rollout had finished or was cancelled already; nothing changed.",
+    "bundle-uploaded": "The bundle is uploaded and checked; choose the devices to offer it to.",
+    "bundle-known": "You uploaded this bundle before; it is chosen below.",
+    "bundle-deleted": "The bundle is deleted.",
 }
 
 

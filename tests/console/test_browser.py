@@ -4,7 +4,9 @@
 Issue 9, "Done when": 1 login and the devices list; 2 a chart checked against the query
 API and a reading that appears without a reload; 3 a rule made through the form with its
 preview, then a breach in the alert history; 4 CSRF, login redirects, the API on bearer
-tokens; 5 screenshots of every page at desktop and phone width (artifacts/screenshots/).
+tokens; 5 screenshots of every page at desktop and phone width (artifacts/screenshots/),
+with issue 15's rollout pages and the device page's Update section (rollout-*.png,
+device-update-*.png).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.console.conftest import SCREENSHOTS
+from tests.console.test_rollout_pages import rollout_scene, step
 from tests.support.servers import wait_for
 
 CHROMIUM = "/usr/bin/chromium"
@@ -316,8 +319,50 @@ PAGES = {
 }
 
 
+@pytest.fixture(scope="module")
+def updates(console_stack):
+    """OTA updates under way (test_rollout_pages.rollout_scene), for the screenshots."""
+    with rollout_scene(console_stack) as scene:
+        yield scene
+
+
+def _fits_a_phone(page: Page, name: str) -> None:
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"{name} is {width} px wide at 360 px"
+
+
+def _update_screenshots(page: Page, folder: Path, size: str, greenhouse: str, scene) -> int:
+    """The rollouts list, a rolling rollout, the start form, the bundles, the device
+    page's Update section (the greenhouse downloading); how many were taken."""
+    rollout = scene["rollout"]
+    shots = {
+        "rollout-list": "/rollouts",
+        "rollout": f"/rollouts/{rollout['id']}",
+        "rollout-new": f"/rollouts/new?device_id={greenhouse}",
+        "rollout-bundles": "/bundles",
+    }
+    for name, path in shots.items():
+        page.goto(path)
+        page.screenshot(path=folder / f"{name}-{size}.png", full_page=True)
+        if size == "phone":
+            _fits_a_phone(page, name)
+    page.goto(f"/rollouts/{rollout['id']}")
+    expect(page.locator("[data-rollout-state]").first).to_have_text("rolling")
+    expect(page.locator("tr[data-device] [data-ota-state=rolled_back]")).to_have_count(1)
+    expect(page.locator("tr[data-device] progress")).to_have_count(1)
+    expect(page.get_by_role("link", name="Cancel rollout…")).to_be_visible()
+    page.goto(f"/devices/{greenhouse}")
+    update = page.locator("section:has(#update-h)")
+    expect(update.locator("[data-ota-state]")).to_have_text("downloading")
+    expect(update.locator("[data-progress]")).to_have_text("60 %")
+    update.screenshot(path=folder / f"device-update-{size}.png")
+    if size == "phone":
+        _fits_a_phone(page, "the device page with its update")
+    return len(shots) + 1
+
+
 @pytest.mark.parametrize("size", ["desktop", "phone"])
-def test_5_screenshots_and_phone_width(browser, console_stack, size):
+def test_5_screenshots_and_phone_width(browser, console_stack, updates, size):
     # The laptop's console at the top; the operator's stores in a folder of their own.
     folder = SCREENSHOTS if console_stack.kind == "embedded" else SCREENSHOTS / console_stack.kind
     folder.mkdir(parents=True, exist_ok=True)
@@ -336,6 +381,7 @@ def test_5_screenshots_and_phone_width(browser, console_stack, size):
             if size == "phone":  # readable at 360 px: nothing makes the page scroll sideways
                 width = page.evaluate("document.documentElement.scrollWidth")
                 assert width <= PHONE["width"], f"{name} is {width} px wide at 360 px"
+        updates_shot = _update_screenshots(page, folder, size, greenhouse, updates)
         # The rule form with its 7-day preview filled in by the page's script.
         page.goto(f"/rules/new?device_id={greenhouse}")
         page.get_by_label("Name").fill("Too hot")
@@ -383,4 +429,28 @@ def test_5_screenshots_and_phone_width(browser, console_stack, size):
             assert width <= PHONE["width"], f"device-created is {width} px wide at 360 px"
     finally:
         page.context.close()
-    assert len(list(folder.glob(f"*-{size}.png"))) == len(PAGES) + 6
+    assert len(list(folder.glob(f"*-{size}.png"))) == len(PAGES) + 6 + updates_shot
+
+
+def test_6_rollout_page_and_update_section_follow_the_devices_reports(
+    ada_page, console_stack, updates
+):
+    page = ada_page
+    rollout = updates["rollout"]
+    (moving,) = [d["device_id"] for d in rollout["devices"] if d["state"] == "downloading"]
+    page.goto(f"/rollouts/{rollout['id']}")
+    page.evaluate("window.__sameDocument = true")
+    step(console_stack, rollout, moving, "downloading", progress=80)
+    row = page.locator(f"tr[data-device={moving}]")
+    expect(row.locator("[data-progress]")).to_have_text("80 %", timeout=LIVE_TIMEOUT_MS)
+    step(console_stack, rollout, moving, "rebooting")
+    expect(row.locator("[data-ota-state]")).to_have_text("rebooting", timeout=LIVE_TIMEOUT_MS)
+    assert page.evaluate("window.__sameDocument") is True, "the page was reloaded"
+    # The device page's Update section, while the greenhouse downloads.
+    greenhouse = console_stack.ada.devices["Greenhouse 1"]["id"]
+    page.goto(f"/devices/{greenhouse}")
+    page.evaluate("window.__sameDocument = true")
+    step(console_stack, updates["greenhouse_rollout"], greenhouse, "downloading", progress=90)
+    section = page.locator("#update")
+    expect(section.locator("[data-progress]")).to_have_text("90 %", timeout=LIVE_TIMEOUT_MS)
+    assert page.evaluate("window.__sameDocument") is True, "the page was reloaded"

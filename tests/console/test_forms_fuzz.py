@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.console.test_http import csrf_of, sign_in
+from tests.console.test_rollout_pages import upload_bundle
 
 TEXT = st.text(max_size=30)
 NUMBERISH = st.one_of(TEXT, st.floats(allow_nan=True).map(str), st.integers().map(str))
@@ -74,3 +75,37 @@ def test_device_live_answers_a_page_or_a_message(console_stack, ada, range_, sta
 def test_alert_filters_answer_a_page(ada, level, since, device_id):
     answer = ada.get("/alerts", params={"level": level, "since": since, "device_id": device_id})
     assert answer.status_code == 200, (level, since, device_id, answer.text[:300])
+
+
+@given(
+    bundle=st.one_of(TEXT, st.just("own")),
+    devices=st.lists(st.one_of(TEXT, st.just("own")), max_size=3),
+    canary=NUMBERISH,
+    failure=NUMBERISH,
+    downgrade=TEXT,
+)
+@settings(max_examples=25)
+def test_rollout_form_answers_a_page_or_a_message(
+    console_stack, ada, bundle, devices, canary, failure, downgrade
+):
+    own_bundle = upload_bundle(console_stack.ada, "9.9.9")["id"]
+    mast = console_stack.ada.devices["Weather mast"]["id"]
+    form = {
+        "bundle_id": own_bundle if bundle == "own" else bundle,
+        "devices": [mast if d == "own" else d for d in devices],
+        "canary_percent": canary, "failure_percent": failure, "allow_downgrade": downgrade,
+    }  # fmt: skip
+    answer = ada.post("/rollouts", data=form)
+    assert answer.status_code in (303, 404, 409, 422), (form, answer.status_code, answer.text[:300])
+    if answer.status_code == 303:  # started: stop it, the mast stays free
+        rollout_id = answer.headers["location"].split("/")[2].split("?")[0]
+        console_stack.ada.api.post(f"/api/v1/rollouts/{rollout_id}/cancel").raise_for_status()
+    page = ada.get("/rollouts/new", params={"bundle_id": bundle, "device_id": devices})
+    assert page.status_code == 200, (bundle, devices, page.status_code)
+
+
+@given(data=st.binary(max_size=2048), name=TEXT)
+@settings(max_examples=25)
+def test_bundle_upload_answers_a_page_or_a_message(ada, data, name):
+    answer = ada.post("/bundles", files={"bundle": (name or "x.tar", data, "application/x-tar")})
+    assert answer.status_code in (303, 422), (data[:50], answer.status_code, answer.text[:300])
