@@ -39,3 +39,11 @@ class SimulatorApi(FieldlineApi):
             if body.get("next_start") is None:
                 return points
             params["start"] = str(body["next_start"])
+
+    # ---- OTA rollouts (docs/ota.md) ----------------------------------------------------
+
+    def create_rollout(self, request: dict) -> dict:
+        return self._request("POST", "/rollouts", json=request).json()
+
+    def rollout(self, rollout_id: str) -> dict:
+        return self._request("GET", f"/rollouts/{rollout_id}").json()

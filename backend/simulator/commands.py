@@ -23,6 +23,8 @@ examples:
   fieldline simulate --api https://fieldline.example.com --token "$TOKEN" \\
       --devices 200 --rate 0.2 --duration 600 --faults --cleanup
   fieldline simulate --api ... --token ... --mqtt-host 10.0.0.5 --mqtt-port 1883
+  fieldline bundle --mpy none -o app-0.2.tar --version 0.2.0
+  fieldline simulate --api ... --token ... --devices 200 --faults --rollout app-0.2.tar
 
 Devices are registered through the API (tag simulator=<run id>) and run the real SDK.
 The live line shows sent / acknowledged / buffered / reconnects; at the end every sent
@@ -41,6 +43,16 @@ def _positive(kind):
         return value
 
     return parse
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
 
 
 def _options_from(args: argparse.Namespace, options_type):
@@ -128,5 +140,32 @@ def register(commands: argparse._SubParsersAction) -> None:
     simulate.add_argument("--mqtt-ca", help="CA certificate (PEM file) when the broker uses TLS")
     simulate.add_argument(
         "--state-dir", help="where the devices' SDK journals live (default: a temporary folder)"
+    )
+    ota = simulate.add_argument_group("OTA rollout (docs/ota.md)")
+    ota.add_argument(
+        "--rollout",
+        metavar="BUNDLE",
+        action="append",
+        help="a bundle file (fieldline bundle --mpy none): roll it out to the run's devices "
+        "once they are online; the run lasts until the rollout ends; repeatable (each "
+        "starts when the one before ended)",
+    )
+    ota.add_argument(
+        "--canary",
+        type=_fraction,
+        default=0.1,
+        help="fraction of the devices updated first (default 0.1)",
+    )
+    ota.add_argument(
+        "--max-failure-ratio",
+        type=_fraction,
+        default=0.2,
+        help="halt when more than this fraction of finished devices failed (default 0.2)",
+    )
+    ota.add_argument(
+        "--rollout-timeout",
+        type=_positive(float),
+        default=300.0,
+        help="stop following the rollout after this many seconds (default 300)",
     )
     simulate.set_defaults(handler=cmd_simulate)

@@ -10,6 +10,7 @@ run, so the read-back is exact: a reading is found when its `n` is stored.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import random
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from fieldline_backend.simulator.api import ProvisionError, SimulatorApi
 from fieldline_backend.simulator.fleet import Fleet
+from fieldline_backend.simulator.rollout import RolloutOutcome, RolloutPlan, run_rollout
 from fieldline_backend.simulator.signals import Battery, Climate
 from fieldline_backend.simulator.virtual import VirtualDevice, sdk_config
 
@@ -51,6 +53,10 @@ class SimulateOptions:
     mqtt_port: int | None = None
     mqtt_ca: str | None = None
     state_dir: str | None = None
+    rollout: list[str] | None = None  # bundle files: rolled out one after the other
+    canary: float = 0.1
+    max_failure_ratio: float = 0.2
+    rollout_timeout: float = 300.0
 
 
 @dataclass
@@ -71,12 +77,11 @@ def run_simulate(options: SimulateOptions, out=None) -> int:
     api = SimulatorApi(options.api, options.token, timeout=30)
     registered: list[Registered] = []
     try:
-        try:
-            api.me()
-            registered = _register(api, options.devices, run_id, out)
-        except ProvisionError as error:
-            raise SimulateError(str(error)) from None
+        api.me()
+        registered = _register(api, options.devices, run_id, out)
         found_all = asyncio.run(_run(api, options, registered, state, ca_pem, out))
+    except ProvisionError as error:  # the API refused (also a rollout's upload or start)
+        raise SimulateError(str(error)) from None
     finally:
         if options.cleanup and registered:
             _delete(api, registered, out)
@@ -168,12 +173,19 @@ async def _run(api, options: SimulateOptions, registered, state: Path, ca_pem: s
     sending = [asyncio.create_task(_send(device, options.rate)) for device in virtual]
     if options.faults:
         sending += [asyncio.create_task(_faults(device)) for device in virtual]
-    live = asyncio.create_task(_live(fleet, out))
+    status: dict[str, str] = {}
+    live = asyncio.create_task(_live(fleet, out, status))
+    rollout = None
+    if options.rollout:
+        rollout = asyncio.create_task(_roll_out(api, options, fleet, status))
     try:
         await asyncio.wait_for(stop.wait(), options.duration)
         print("\ninterrupted: draining and checking what was sent so far", file=out)
     except TimeoutError:
         pass
+    outcomes: list[RolloutOutcome] = []
+    if rollout is not None:  # the devices keep sending until it ends (it has its timeout)
+        outcomes = await _rollout_end(rollout, stop)
     for task in sending:
         task.cancel()
     await asyncio.gather(*sending, return_exceptions=True)
@@ -185,6 +197,8 @@ async def _run(api, options: SimulateOptions, registered, state: Path, ca_pem: s
     totals = fleet.totals()
     print(f"\r  {totals.line()}", file=out)
     await fleet.stop()
+    for outcome in outcomes:
+        print(outcome.line(), file=out, flush=True)
     missing = await asyncio.to_thread(_read_back, api, virtual, started_ms)
     found = totals.sent - sum(len(gap) for gap in missing.values())
     print(
@@ -246,12 +260,49 @@ async def _faults(device: VirtualDevice) -> None:
             device.drop_link()
 
 
-async def _live(fleet: Fleet, out) -> None:
+async def _roll_out(
+    api, options: SimulateOptions, fleet: Fleet, status: dict
+) -> list[RolloutOutcome]:
+    """Once every device was online (or after 30 s), each bundle's rollout in turn (the
+    next when the previous ended); the current one's line in `status`."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(
+            asyncio.gather(*(d.first_online.wait() for d in fleet.devices)), 30.0
+        )
+
+    def show(text: str) -> None:
+        status["rollout"] = text
+
+    outcomes = []
+    for bundle in options.rollout or []:
+        plan = RolloutPlan(
+            Path(bundle), options.canary, options.max_failure_ratio, options.rollout_timeout
+        )
+        outcome = await run_rollout(api, plan, [d.device_id for d in fleet.devices], show)
+        status["rollout"] = outcome.line()
+        outcomes.append(outcome)
+    return outcomes
+
+
+async def _rollout_end(rollout: asyncio.Task, stop: asyncio.Event) -> list[RolloutOutcome]:
+    """The rollouts' outcomes; none when interrupted before they ended."""
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({rollout, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if not rollout.done():
+        rollout.cancel()
+        return []
+    return rollout.result()  # a refused upload or start raises here
+
+
+async def _live(fleet: Fleet, out, status: dict) -> None:
     tty = out.isatty()
     every = 1.0 if tty else 5.0
     while True:
         await asyncio.sleep(every)
         line = fleet.totals().line()
+        if status.get("rollout"):
+            line += "  |  " + status["rollout"]
         out.write(f"\r  {line}   " if tty else f"  {line}\n")
         out.flush()
 

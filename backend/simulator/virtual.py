@@ -20,7 +20,9 @@ import fieldline.device
 import fieldline.port
 from fieldline import Device
 from fieldline.commands import Commands
+from fieldline.ota import Updater
 from fieldline.remote import RemoteConfig
+from fieldline_backend.simulator.virtual_board import VirtualBoard
 
 log = logging.getLogger("fieldline_backend.simulator.sdk")
 
@@ -97,6 +99,10 @@ class VirtualDevice:
             self.apply_config(self.remote.config)
         self.commands = Commands(self.sdk)
         self.commands.command("reboot")(self._reboot)
+        # OTA updates through the SDK's own Updater; the board's files and its loader
+        # (device/loader.py, the same file a board runs) live in <state dir>/board.
+        self.board = VirtualBoard(Path(config["buffer"]["dir"]))
+        self.updater = self._new_updater()
         self.sent = 0  # readings published (stored in the journal) by this process
         self.acknowledged = 0
         self.times_online = 0
@@ -162,6 +168,38 @@ class VirtualDevice:
         drops its link once the answer is out, and reconnects as after a reboot."""
         asyncio.get_running_loop().call_later(1.0, self.drop_link, "reboot (command)")
         return {"rebooting": True, "virtual": True}
+
+    def _new_updater(self) -> Updater:
+        updater = Updater(self.sdk, self.board.trial_s, self.board.root)
+        updater.reset = self._reboot_into_update
+        return updater
+
+    def _reboot_into_update(self) -> None:
+        """The Updater staged a version and would reset the board: this Updater stops, the
+        loader switches (and checks that the new app imports), then the device comes back
+        as after a reboot, with a new Updater that confirms or reports the rollback."""
+        self.sdk.ota = None
+        asyncio.get_running_loop().create_task(self._boot_again())
+
+    async def _boot_again(self) -> None:
+        token = _device_id.set(self.device_id)
+        try:
+            self.drop_link("reboot (OTA update)")
+            await self.board.boot()
+            self.sdk.acked_batches = 0  # "its first reading after the boot"
+            self.updater = self._new_updater()
+            if self.board.on_trial:
+                asyncio.get_running_loop().create_task(self._trial_deadline())
+        except Exception:  # noqa: BLE001 - a fleet of hundreds must not die of one device
+            log.exception("%s: the virtual reboot failed", self.device_id)
+        finally:
+            _device_id.reset(token)
+
+    async def _trial_deadline(self) -> None:
+        """main.py's deadline on a board: not confirmed within trial_s, rolled back."""
+        await asyncio.sleep(self.board.trial_s)
+        if self.board.roll_back_if_on_trial(f"not confirmed within {self.board.trial_s:.0f} s"):
+            self._reboot_into_update()
 
     # ---- faults ------------------------------------------------------------------------
 
