@@ -48,7 +48,7 @@ def build_router(
     router.include_router(config_router(registry, configs))
     router.include_router(command_router(registry, commands))
     router.include_router(bundle_router(bundles))
-    router.include_router(rollout_router(rollouts))
+    router.include_router(rollout_router(registry, rollouts))
     router.include_router(device_update_router(registry, rollouts))
     return router
 

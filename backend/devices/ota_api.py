@@ -17,6 +17,7 @@ from fieldline_backend.devices.bundles import BundleRefused, DeviceBundles
 from fieldline_backend.devices.ota_schemas import (
     BUNDLE_ID,
     BUNDLE_MAX_BYTES,
+    ROLLOUT_DEVICES_MAX,
     ROLLOUT_ID,
     BundleInfo,
     DeviceUpdate,
@@ -123,18 +124,42 @@ def bundle_router(bundles: Callable[[], DeviceBundles]) -> APIRouter:
     return router
 
 
-def rollout_router(rollouts: Callable[[], DeviceRollouts]) -> APIRouter:
+async def _selected(registry: DeviceRegistry, owner_id: int, body: RolloutRequest):
+    """A tag selector made a list of devices: the ones that match now."""
+    if body.tag is None:
+        return body
+    matching = await registry.list(owner_id, body.tags())
+    if not matching:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"no device of yours matches tag {_listed(body.tag)}; "
+            "see which do with GET /api/v1/devices?tag=key:value",
+        )
+    if len(matching) > ROLLOUT_DEVICES_MAX:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"tag {_listed(body.tag)} selects {len(matching)} devices; a rollout takes at "
+            f"most {ROLLOUT_DEVICES_MAX}: narrow it with another tag",
+        )
+    ids = sorted(device.id for device in matching)
+    return body.model_copy(update={"devices": ids, "tag": None})
+
+
+def rollout_router(
+    registry: Callable[[], DeviceRegistry], rollouts: Callable[[], DeviceRollouts]
+) -> APIRouter:
     router = APIRouter()
 
     @router.post(
         "/rollouts",
         status_code=status.HTTP_201_CREATED,
         responses={
-            404: {"description": "a bundle or device that is not the owner's"},
+            404: {"description": "a bundle or device not the owner's, or no device tagged so"},
             409: {"description": "a device is in a running rollout already"},
         },
     )
     async def create_rollout(owner_id: OwnerQuery, body: RolloutRequest) -> Rollout:
+        body = await _selected(registry(), owner_id, body)
         try:
             return await rollouts().create(owner_id, body)
         except (BundleNotFound, DevicesNotFound, DevicesBusy) as error:

@@ -16,12 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from fieldline_backend.devices.command_schemas import Arrival
 from fieldline_backend.devices.config_schemas import WholeNumber
+from fieldline_backend.devices.schemas import METADATA_KEY, METADATA_VALUE_MAX
 
 BUNDLE_ID = re.compile(r"[0-9a-f]{64}")
 ROLLOUT_ID = re.compile(r"ro-[a-z2-7]{16}")
 DEVICE_ID = re.compile(r"dev-[a-z2-7]{12}")  # as the registry makes them
 VERSION = re.compile(r"[0-9]{1,5}(\.[0-9]{1,5}){0,3}")
 ROLLOUT_DEVICES_MAX = 1000
+ROLLOUT_TAGS_MAX = 8
 # The bundle format's bound (fieldline_provision.bundle.MAX_BUNDLE_BYTES, which reads
 # them; tests/registry/test_api_bundles.py checks the two agree): stated here so that
 # the routes bound the upload without loading the format's code.
@@ -32,6 +34,7 @@ BundleId = Annotated[str, Field(pattern="^" + BUNDLE_ID.pattern + "$")]
 RolloutId = Annotated[str, Field(pattern="^" + ROLLOUT_ID.pattern + "$")]
 DeviceId = Annotated[str, Field(pattern="^" + DEVICE_ID.pattern + "$")]
 Version = Annotated[str, Field(pattern="^" + VERSION.pattern + "$")]
+TagFilter = Annotated[str, Field(pattern=f"^{METADATA_KEY.pattern}:.{{0,{METADATA_VALUE_MAX}}}$")]
 Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 
 RolloutState = Literal["canary", "rolling", "completed", "halted", "cancelled"]
@@ -84,17 +87,31 @@ class BundleInfo(BaseModel):
     created_at: datetime
 
 
+def _devices_or_tag(schema: dict) -> None:
+    for name in ("devices", "tag"):
+        schema["properties"][name].pop("default", None)
+    schema["oneOf"] = [{"required": ["devices"]}, {"required": ["tag"]}]
+
+
 class RolloutRequest(BaseModel):
     """POST /api/v1/rollouts."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)  # "yes" is not true
-
     bundle_id: BundleId = Field(description="a bundle of yours (POST /api/v1/bundles)")
+    # Exactly one of devices and tag (the oneOf below); typed without null so that the
+    # schema does not invite one.
     devices: list[DeviceId] = Field(
+        None,
         min_length=1,
         max_length=ROLLOUT_DEVICES_MAX,
         json_schema_extra={"uniqueItems": True},
         description=f"1-{ROLLOUT_DEVICES_MAX} ids of your devices, each once",
+    )
+    tag: list[TagFilter] = Field(
+        None,
+        min_length=1,
+        max_length=ROLLOUT_TAGS_MAX,
+        description="key:value filters, all must match (as GET /api/v1/devices?tag=); "
+        "the devices they select when the rollout starts",
     )
     canary_fraction: Fraction = Field(
         0.1, description="share of the devices offered first (ceil(fraction * n), at least 1)"
@@ -104,12 +121,30 @@ class RolloutRequest(BaseModel):
     )
     allow_downgrade: bool = Field(False, description="let devices take an older version")
 
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,  # "yes" is not true
+        json_schema_extra=_devices_or_tag,
+    )
+
     @field_validator("devices")
     @classmethod
-    def _each_once(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
+    def _each_once(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
             raise ValueError("devices: name each device once")
         return value
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> RolloutRequest:
+        if (self.devices is None) == (self.tag is None):
+            raise ValueError(
+                'name the devices ("devices": [ids]) or select them by tag '
+                '("tag": ["key:value"]), one of the two'
+            )
+        return self
+
+    def tags(self) -> dict[str, str]:
+        return dict(item.split(":", 1) for item in self.tag or [])
 
 
 class RolloutDevice(BaseModel):

@@ -228,6 +228,41 @@ def test_another_user_sees_nothing(registry_stack):
         assert alice.get(path).json()["state"] == "canary"
 
 
+def test_a_tag_selects_your_matching_devices_only(registry_stack, mqtt_client):
+    with registry_stack.signed_in() as alice, registry_stack.signed_in() as mallory:
+        greenhouse = [register(alice, f"gh{i}") for i in range(3)]
+        kitchen = register(alice, "kitchen")
+        theirs = register(mallory, "theirs")
+        for device, room in [*((d, "greenhouse") for d in greenhouse), (kitchen, "kitchen")]:
+            answer = alice.patch(
+                f"/api/v1/devices/{device['id']}", json={"metadata": {"room": room}}
+            )
+            assert answer.status_code == 200, answer.text
+        mallory.patch(f"/api/v1/devices/{theirs['id']}", json={"metadata": {"room": "greenhouse"}})
+        bundle = uploaded(alice, a_bundle("1.5.0"))
+
+        body = {"bundle_id": bundle["id"], "tag": ["room:greenhouse"], "canary_fraction": 1}
+        answer = alice.post("/api/v1/rollouts", json=body)
+        assert answer.status_code == 201, answer.text
+        rollout = answer.json()
+        assert sorted(states(rollout)) == sorted(d["id"] for d in greenhouse)
+        assert rollout["counts"] == {"offered": 3}
+        assert wait_offer(registry_stack, mqtt_client, greenhouse[0])["version"] == "1.5.0"
+        assert retained_offer(registry_stack, mqtt_client, kitchen) is None
+
+        nobody = body | {"tag": ["room:attic"]}
+        answer = alice.post("/api/v1/rollouts", json=nobody)
+        assert answer.status_code == 404 and "room:attic" in answer.text, answer.text
+        both = body | {"tag": ["room:kitchen"], "devices": [kitchen["id"]]}
+        assert alice.post("/api/v1/rollouts", json=both).status_code == 422
+        # mallory's tagged device is not selected by alice, and alice's not by mallory
+        mine = uploaded(mallory)
+        answer = mallory.post(
+            "/api/v1/rollouts", json={"bundle_id": mine["id"], "tag": ["room:kitchen"]}
+        )
+        assert answer.status_code == 404, answer.text
+
+
 @pytest.mark.parametrize(
     ("change", "named"),
     [
@@ -240,6 +275,11 @@ def test_another_user_sees_nothing(registry_stack):
         ({"bundle_id": "abc"}, "bundle_id"),
         ({"allow_downgrade": "yes"}, "allow_downgrade"),
         ({"when": "now"}, "when"),
+        ({"devices": None}, "devices"),
+        ({"tag": ["room:kitchen"]}, "one of the two"),
+        ({"devices": None, "tag": ["room"]}, "tag"),
+        ({"devices": None, "tag": []}, "tag"),
+        ({"devices": None, "tag": [f"k{i}:v" for i in range(9)]}, "tag"),
     ],
 )
 def test_bad_rollouts_are_422(registry_stack, change, named):

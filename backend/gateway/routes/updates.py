@@ -90,18 +90,19 @@ async def delete_bundle(
     tags=["updates"],
     status_code=status.HTTP_201_CREATED,
     responses={
-        404: {"description": "a bundle or device that is not yours"},
+        404: {"description": "a bundle or device that is not yours, or no device tagged so"},
         409: {"description": "a device is in a running rollout already"},
     },
 )
 async def create_rollout(
     body: RolloutRequest, user: CurrentUser, devices: DevicesClientDep
 ) -> Rollout:
-    """Offer a bundle to devices: ceil(canary_fraction * n) canaries first (at least
-    one); when they all finished and at most max_failure_ratio of them failed, the rest
-    (rolling); halted when failures pass the ratio. Follow it with GET
-    /api/v1/rollouts/{id}."""
-    return await devices.create_rollout(user.id, body.model_dump())
+    """Offer a bundle to devices, named by id (`devices`) or selected by tag (`tag`:
+    ["key:value"], all must match; the devices that match now): ceil(canary_fraction *
+    n) canaries first (at least one); when they all finished and at most
+    max_failure_ratio of them failed, the rest (rolling); halted when failures pass the
+    ratio. Follow it with GET /api/v1/rollouts/{id}."""
+    return await devices.create_rollout(user.id, body.model_dump(exclude_none=True))
 
 
 @router.get("/rollouts", tags=["updates"])
