@@ -7,6 +7,7 @@ A missing service fails the test with a message naming it; nothing is skipped.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -63,8 +64,34 @@ def require_port(port: int, name: str, host: str = "127.0.0.1") -> None:
         )
 
 
+_handed_out: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A free port below the kernel's ephemeral range, never the same one twice here.
+    Below the range: a server stopped and started again on its port (the outage tests)
+    must not find it taken meanwhile by some client's outgoing connection, which takes
+    its local port from that range."""
+    low = _ephemeral_low()
+    for _ in range(100):
+        port = random.randint(max(low - 12000, 1024), low - 1)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    with socket.socket() as sock:  # a crowded range: any free port
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
@@ -164,7 +191,15 @@ class MosquittoInstance:
         self.process = subprocess.Popen(
             ["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
-        wait_for(lambda: port_open(self.port), 10, f"Mosquitto on port {self.port}")
+        process = self.process
+        wait_for(
+            lambda: port_open(self.port) or process.poll() is not None,
+            10,
+            f"Mosquitto on port {self.port}",
+        )
+        if process.poll() is not None:
+            error = process.stderr.read().decode(errors="replace")[-2000:]
+            raise AssertionError(f"Mosquitto on port {self.port} exited: {error}")
         return self
 
     def reload(self) -> None:
