@@ -5,14 +5,16 @@ from main.py) to switch to a staged update and roll it back.
 
 What main.py does on a board at the boot after an update, a virtual device does at its
 virtual reboot: the loader switches, then the new app is imported in a child Python
-(the app and SDK of the bundle, from the board's folder; a bundle of .mpy cannot be
-imported by CPython, so virtual devices take bundles built with `--mpy none`). An app
-that raises at import is rolled back at once, with the exception as the reason.
+(the app and SDK of the bundle, from the board's folder, once per distinct set of code
+files in a run; a bundle of .mpy cannot be imported by CPython, so virtual devices take
+bundles built with `--mpy none`). An app that raises at import is rolled back at once,
+with the exception as the reason.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib.util
 import sys
 import weakref
@@ -25,6 +27,8 @@ TRIAL_S = 120.0  # a virtual device is online within seconds: 2 minutes is gener
 IMPORT_CHECK_S = 30.0
 IMPORTS_AT_ONCE = 4  # child Pythons importing an app (a rollout reboots hundreds)
 _imports: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # per event loop
+_checked: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> {digest: task}
+TIMED_OUT = "the app did not import within"
 
 
 @cache
@@ -67,7 +71,27 @@ class VirtualBoard:
 
     async def _import_error(self) -> str | None:
         """None when the board's app imports in a fresh Python, else the last line of its
-        error (what main.py would record on a board)."""
+        error (what main.py would record on a board). Once per distinct set of code
+        files in a run: the same bytes import the same way, and a rollout reboots
+        hundreds of boards onto one bundle."""
+        checks = _checked.setdefault(asyncio.get_running_loop(), {})
+        key = self._code_digest()
+        if key not in checks:
+            checks[key] = asyncio.ensure_future(self._import_in_child())
+        error = await asyncio.shield(checks[key])
+        if error and error.startswith(TIMED_OUT):
+            checks.pop(key, None)  # a slow machine, not the code: the next one tries again
+        return error
+
+    def _code_digest(self) -> str:
+        digest = hashlib.sha256()
+        for path in sorted(self.path.rglob("*")):
+            if path.suffix in (".py", ".mpy") and path.is_file():
+                digest.update(str(path.relative_to(self.path)).encode() + b"\0")
+                digest.update(hashlib.sha256(path.read_bytes()).digest())
+        return digest.hexdigest()
+
+    async def _import_in_child(self) -> str | None:
         code = "import sys; sys.path[:0] = ['lib', '.']; import app"
         loop = asyncio.get_running_loop()
         limit = _imports.setdefault(loop, asyncio.Semaphore(IMPORTS_AT_ONCE))
@@ -80,7 +104,7 @@ class VirtualBoard:
                 _, stderr = await asyncio.wait_for(child.communicate(), IMPORT_CHECK_S)
             except TimeoutError:
                 child.kill()
-                return f"the app did not import within {IMPORT_CHECK_S:.0f} s"
+                return f"{TIMED_OUT} {IMPORT_CHECK_S:.0f} s"
         if child.returncode == 0:
             return None
         lines = stderr.decode(errors="replace").strip().splitlines()
