@@ -1,7 +1,8 @@
 """The embedded path's own guarantees (amqtt + local queue + SQLite series):
 
 - a telemetry message is in the durable local queue before its PUBACK goes out (the
-  capture plugin runs before amqtt's QoS 1 flow; ingestor/embedded.py);
+  capture plugin runs before amqtt's QoS 1 flow, which waits for the group commit that
+  holds the message; ingestor/embedded.py), one at a time and many in flight at once;
 - the whole single process SIGKILLed while readings flow, then started again: every
   reading the broker acknowledged is stored exactly once.
 """
@@ -13,6 +14,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 
 import httpx
 import pytest
@@ -34,6 +36,36 @@ def test_each_message_is_in_the_local_queue_before_its_puback(start_pipeline):
             assert queue.depth() == seq + 1, f"PUBACK of reading {seq} came before its capture"
         queue.close()
         device.close()
+
+
+@pytest.mark.parametrize("pipeline_kind", ["embedded"])
+def test_many_in_flight_each_puback_comes_after_its_commit(start_pipeline):
+    with start_pipeline(("mqtt_auth", "ingestor")) as pipeline:  # no storage: nothing drains
+        devices = [pipeline.account("owner-e", f"burst{i}") for i in range(5)]
+        queue = LocalQueue(pipeline.settings.data_dir / "queue.db")
+        lock = threading.Lock()
+        acked = 0
+        early: list[tuple[int, int]] = []
+
+        def on_puback(client, userdata, mid, reason, properties):
+            nonlocal acked
+            with lock:  # the devices' network threads
+                acked += 1
+                depth = queue.depth()
+                if depth < acked:  # more PUBACKs than committed messages
+                    early.append((acked, depth))
+
+        for device in devices:
+            device.client.on_publish = on_puback
+        for seq in range(200):  # 1,000 in flight, up to 200 per device
+            for n, device in enumerate(devices):
+                device.publish(reading(seq, ts=1_764_000_000_000 + seq * 10 + n))
+        wait_for(lambda: acked == 1000, 60, "every PUBACK")
+        assert early == [], f"PUBACKs ahead of their commit: {early[:5]}"
+        assert queue.depth() == 1000
+        queue.close()
+        for device in devices:
+            device.close()
 
 
 ALL_IN_ONE = (
