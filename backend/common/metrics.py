@@ -41,6 +41,17 @@ INGESTOR_IGNORED = Counter(
     "MQTT messages on topics the ingestor does not forward (acked and dropped)",
 )
 
+# The hops of a reading's way to the store (docs/pipeline.md, bench/ingest.py prints them).
+HOP_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5,
+    0.75, 1, 2.5, 5, 10,
+)  # fmt: skip
+INGESTOR_CONFIRM_SECONDS = Histogram(
+    "fieldline_ingestor_confirm_seconds",
+    "From a message's arrival at the ingestor to the queue's confirm (then its PUBACK)",
+    buckets=HOP_BUCKETS,
+)
+
 INGESTOR_UNKNOWN_TOPIC = Counter(
     "fieldline_ingestor_unknown_topic_total",
     "Messages on a device's topic that is none of telemetry, status, status/buffer "
@@ -86,10 +97,21 @@ STORAGE_BATCH_MESSAGES = Histogram(
     "Messages per storage batch",
     buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000, 2000, 5000),
 )
+STORAGE_WAIT_SECONDS = Histogram(
+    "fieldline_storage_wait_seconds",
+    "From a message's arrival at the ingestor (its received_at stamp) to its batch "
+    "reaching the storage worker: the queue's confirm, the queue, the batch window",
+    buckets=HOP_BUCKETS,
+)
+STORAGE_PREPARE_SECONDS = Histogram(
+    "fieldline_storage_prepare_seconds",
+    "Time to check and convert one batch (payloads, device directory, duplicates)",
+    buckets=HOP_BUCKETS,
+)
 STORAGE_WRITE_SECONDS = Histogram(
     "fieldline_storage_write_seconds",
     "Time to write one batch to the time-series store",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    buckets=HOP_BUCKETS,
 )
 
 # ---- monitor and alerts -------------------------------------------------------------

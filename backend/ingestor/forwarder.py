@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -105,10 +106,12 @@ class Forwarder:
         if not parsed.stored:
             metrics.INGESTOR_UNKNOWN_TOPIC.inc()
         mid, qos = message.mid, message.qos
+        arrived = time.monotonic()
 
         def confirmed() -> None:
             client.ack(mid, qos)
             metrics.INGESTOR_CONFIRMED.inc()
+            metrics.INGESTOR_CONFIRM_SECONDS.observe(time.monotonic() - arrived)
 
         self.publisher.publish(message.payload, headers, confirmed)
         self.forwarded += 1

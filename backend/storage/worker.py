@@ -114,12 +114,16 @@ class StorageWorker:
     def _handle(self, messages: list[QueueMessage]) -> None:
         metrics.STORAGE_RECEIVED.inc(len(messages))
         metrics.STORAGE_BATCH_MESSAGES.observe(len(messages))
+        now_ms = time.time() * 1000  # received_at is the ingestor's wall clock
+        for message in messages:
+            metrics.STORAGE_WAIT_SECONDS.observe(max(now_ms - received_at(message), 0) / 1000)
         backoff = 0.2
         started = time.monotonic()
         while True:
             try:
                 batch = self.service.prepare(messages)
                 prepared = time.monotonic()
+                metrics.STORAGE_PREPARE_SECONDS.observe(prepared - started)
                 self._write(batch)
                 metrics.STORAGE_WRITE_SECONDS.observe(time.monotonic() - prepared)
                 break

@@ -65,6 +65,11 @@ def test_pipeline_counters_move_with_readings(start_pipeline):
     assert moved("fieldline_storage_batch_messages_sum") >= count
     assert moved("fieldline_storage_write_seconds_count") >= 1
     assert moved("fieldline_storage_write_seconds_sum") > 0
+    # the hops: one observation per message, one per batch
+    assert moved("fieldline_ingestor_confirm_seconds_count") >= count
+    assert moved("fieldline_storage_wait_seconds_count") >= count
+    assert 0 < moved("fieldline_storage_wait_seconds_sum") < count * 10
+    assert moved("fieldline_storage_prepare_seconds_count") == batches
     # Read from RabbitMQ at scrape time: the queue exists, and is drained.
     assert value(after, "fieldline_queue_messages", queue="telemetry.storage") == 0
     assert ("fieldline_queue_messages", (("queue", "telemetry.dead"),)) in after
