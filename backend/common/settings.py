@@ -129,7 +129,7 @@ class Settings(BaseSettings):
     ingestor_max_in_flight: int = 5000  # MQTT messages waiting for their queue confirm
     storage_prefetch: int = 2000
     storage_batch_size: int = 1000
-    storage_batch_seconds: float = 0.2
+    storage_batch_seconds: float = 0.02  # latency (docs/pipeline.md, section 8)
     storage_device_cache_seconds: float = 30.0
     storage_redelivery_window_seconds: float = 3600.0  # readings without ts: dedup window
     # Values per answer of the telemetry query API (and windows per range with `every`);

@@ -86,11 +86,10 @@ class GroupCommit:
             while self.pending:
                 batch, self.pending = self.pending, []
                 ok = await self._commit(batch)
-                now = time.monotonic()
-                for _, _, client_id, kept, added in batch:
-                    if ok:
-                        metrics.INGESTOR_CONFIRM_SECONDS.observe(now - added)
-                    else:
+                if ok:  # once per commit, its oldest message: per message costs the loop ~4%
+                    metrics.INGESTOR_CONFIRM_SECONDS.observe(time.monotonic() - batch[0][4])
+                for _, _, client_id, kept, _ in batch:
+                    if not ok:
                         self.refuse(client_id)
                     if not kept.done():
                         kept.set_result(ok)

@@ -56,7 +56,7 @@ class StorageWorker:
         consumer_factory,
         service: StorageService,
         batch_size: int = 1000,
-        batch_seconds: float = 0.2,
+        batch_seconds: float = 0.02,
         stats: WorkerStats | None = None,
         name: str = "storage-worker",
     ):
