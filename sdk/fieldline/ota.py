@@ -26,6 +26,9 @@ from fieldline import port
 from fieldline.journal import _makedirs
 
 REBOOT_WAIT_MS = 15000  # after `rebooting`: reset at the PUBACK, or after this anyway
+# An offer that found too little heap is taken again after this: right after a connect
+# the heap holds the backlog's send buffers, gone a few seconds later.
+RETRY_OFFER_MS = 10000
 
 
 def log(*args):
@@ -118,7 +121,10 @@ class Updater:
         if session.dead is not self._link:  # a new link: say where this board stands
             self._link = session.dead
             self._connected()
-        if self._later is not None and port.ticks_diff(port.ticks_ms(), self._later[1]) > 60000:
+        if (
+            self._later is not None
+            and port.ticks_diff(port.ticks_ms(), self._later[1]) > RETRY_OFFER_MS
+        ):
             self._offer, self._later = self._later[0], None
         offer, self._offer = self._offer, None
         if offer is not None:
@@ -206,7 +212,7 @@ class Updater:
             work = self._work()
         except MemoryError:
             self.drop_work()
-            log("no memory for the download now; trying again in a minute")
+            log("no memory for the download now; trying again in", RETRY_OFFER_MS // 1000, "s")
             self._later = (payload, port.ticks_ms())
             return
         work.take_offer(self, (bundle, version, rollout), size, allow)
