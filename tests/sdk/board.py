@@ -36,6 +36,14 @@ def micropython_path() -> Path:
 
 # A 32-bit unix port with an ESP32's memory geometry (../shared/tools/README.md).
 ESP32_MICROPYTHON = ROOT.parent / "shared" / "tools" / "micropython-esp32"
+
+
+def require_esp32_micropython() -> Path:
+    """The ESP32-sized interpreter (../shared/tools): missing is a failure naming it."""
+    assert ESP32_MICROPYTHON.exists(), f"{ESP32_MICROPYTHON} is missing (../shared/tools)"
+    return ESP32_MICROPYTHON
+
+
 ESP32_HEAP = "111936"  # bytes: an ESP32 without PSRAM
 
 

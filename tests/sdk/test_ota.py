@@ -17,6 +17,7 @@ from tests.sdk.board import (
     build_board,
     device_config,
     micropython_path,
+    require_esp32_micropython,
 )
 
 
@@ -41,8 +42,7 @@ def test_ota_under_cpython(case, tmp_path):
 @pytest.mark.parametrize("interpreter", ["micropython", "esp32"])
 def test_ota_under_micropython(interpreter, tmp_path):
     if interpreter == "esp32":
-        if not ESP32_MICROPYTHON.exists():
-            pytest.skip("../shared/tools/micropython-esp32 is not there")
+        require_esp32_micropython()
         # 32-bit objects and floats; a larger heap than a board's, because this harness
         # (compiled from source) keeps ~74 KB: the board's heap is measured on the rig.
         command = [str(ESP32_MICROPYTHON), "-X", "heapsize=256k"]

@@ -14,7 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.sdk.board import ESP32_HEAP, ESP32_MICROPYTHON, BoardProcess, build_board, device_config
+from tests.sdk.board import (
+    ESP32_HEAP,
+    ESP32_MICROPYTHON,
+    BoardProcess,
+    build_board,
+    device_config,
+    require_esp32_micropython,
+)
 
 OLD_APP = """\
 import time
@@ -62,8 +69,7 @@ def staged_board(tmp_path: Path, new_app: str, trial_s: float = 1) -> Path:
 
 def boot(board: Path, interpreter: str) -> BoardProcess:
     if interpreter == "esp32":
-        if not ESP32_MICROPYTHON.exists():
-            pytest.skip("../shared/tools/micropython-esp32 is not there")
+        require_esp32_micropython()
         return BoardProcess(board, heapsize=ESP32_HEAP, interpreter=str(ESP32_MICROPYTHON))
     return BoardProcess(board, interpreter="cpython")
 

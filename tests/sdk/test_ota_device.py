@@ -27,11 +27,13 @@ from tests.sdk.board import (
     Collector,
     device_config,
     new_device_id,
+    require_esp32_micropython,
 )
 
-pytestmark = pytest.mark.skipif(
-    not ESP32_MICROPYTHON.exists(), reason="../shared/tools/micropython-esp32 is not there"
-)
+
+@pytest.fixture(autouse=True)
+def esp32_interpreter():
+    require_esp32_micropython()
 
 
 def mpy_files() -> list:
