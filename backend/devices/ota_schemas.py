@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from fieldline_backend.devices.command_schemas import Arrival
 from fieldline_backend.devices.config_schemas import WholeNumber
-from fieldline_backend.devices.schemas import METADATA_KEY, METADATA_VALUE_MAX
+from fieldline_backend.devices.schemas import METADATA_KEY, METADATA_VALUE_MAX, parse_tags
 
 BUNDLE_ID = re.compile(r"[0-9a-f]{64}")
 ROLLOUT_ID = re.compile(r"ro-[a-z2-7]{16}")
@@ -144,7 +144,7 @@ class RolloutRequest(BaseModel):
         return self
 
     def tags(self) -> dict[str, str]:
-        return dict(item.split(":", 1) for item in self.tag or [])
+        return parse_tags(self.tag or [])
 
 
 class RolloutDevice(BaseModel):
