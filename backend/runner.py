@@ -91,6 +91,7 @@ def server_for(settings: Settings, services: Sequence[str]) -> uvicorn.Server:
         log_config=None,
         access_log=False,
         lifespan="on",
+        loop="auto",  # uvloop (a dependency) where it installs, else asyncio's own
         # Forwarded headers only from the configured proxies (uvicorn alone trusts
         # 127.0.0.1, so any local client could choose its own address).
         proxy_headers=bool(settings.trusted_proxies),
