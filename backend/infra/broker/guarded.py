@@ -16,6 +16,8 @@ broker contract suite (tests/broker/) holds on both:
 - Retained messages go only to a subscription the client holds and may receive on:
   amqtt 0.12.1 sends, on every CONNECT, the retained messages matching any client's
   subscription, unchecked.
+- A connection's writes leave in one send per turn of the event loop (coalescing.py):
+  hundreds of PUBACKs released by one group commit are not hundreds of system calls.
 - Every authenticated connection is tracked while it runs (`_client_message_loop` lasts
   exactly as long), so `EmbeddedBroker.disconnect_invalid` can always reach it.
 """
@@ -38,6 +40,7 @@ from amqtt.mqtt.connect import ConnectPacket
 from amqtt.session import Session
 
 from fieldline_backend.common import metrics
+from fieldline_backend.infra.broker.coalescing import coalescing
 
 log = logging.getLogger(__name__)
 
@@ -254,6 +257,7 @@ class GuardedBroker(Broker):
             return
         self.open_connections += 1
         metrics.BROKER_CONNECTIONS.set(self.open_connections)
+        writer = coalescing(writer)
 
         def too_large(size: int) -> None:
             _refuse("packet_too_large")
