@@ -39,6 +39,10 @@ def _reject_constant(name: str):
     raise InvalidPayload(f"{name} is not a number JSON allows; send finite numbers only")
 
 
+# One decoder for every payload: json.loads with an option builds a new one per call.
+_decode = json.JSONDecoder(parse_constant=_reject_constant).decode
+
+
 def parse_payload(body: bytes) -> list[Reading]:
     if len(body) > MAX_PAYLOAD_BYTES:
         raise InvalidPayload(f"payload of {len(body)} bytes is over the {MAX_PAYLOAD_BYTES} limit")
@@ -48,7 +52,7 @@ def parse_payload(body: bytes) -> list[Reading]:
         reason = f"payload is not UTF-8 text: {error.reason} at byte {error.start}"
         raise InvalidPayload(reason) from None
     try:
-        document = json.loads(text, parse_constant=_reject_constant)
+        document = _decode(text)
     except RecursionError:
         raise InvalidPayload("payload is nested too deeply to be a reading") from None
     except json.JSONDecodeError as error:
@@ -124,7 +128,7 @@ def parse_json_object(body: bytes) -> dict:
     if len(body) > MAX_PAYLOAD_BYTES:
         raise InvalidPayload(f"payload of {len(body)} bytes is over the {MAX_PAYLOAD_BYTES} limit")
     try:
-        document = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+        document = _decode(body.decode("utf-8"))
     except (UnicodeDecodeError, RecursionError, json.JSONDecodeError):
         raise InvalidPayload("payload is not a JSON object in UTF-8") from None
     if not isinstance(document, dict):

@@ -122,8 +122,10 @@ def tiebreak(reading: Reading) -> int:
     return 1 + (reading.seq + 7919 * (reading.boot or 0)) % 999
 
 
-def reading_points(info: DeviceInfo, readings: Sequence[Reading], arrival: int) -> list[Point]:
-    tags = device_tags(info)
+def reading_points(
+    info: DeviceInfo, readings: Sequence[Reading], arrival: int, tags: dict[str, str] | None = None
+) -> list[Point]:
+    tags = device_tags(info) if tags is None else tags
     points = []
     for index, reading in enumerate(readings):
         # Readings of one batch without ts keep their order and stay apart.
@@ -167,6 +169,7 @@ class StorageService:
         """Raises DirectoryUnavailable / TimeSeriesUnavailable: the caller retries."""
         batch = Batch()
         unstamped: list[tuple[int, int]] = []  # (message index, point index)
+        tags_of: dict[str, dict[str, str]] = {}  # per device, once a batch
         for message in messages:
             topic = str(message.headers.get("topic", ""))
             parsed = parse_topic(topic)
@@ -190,7 +193,11 @@ class StorageService:
             except InvalidPayload as error:
                 batch.reject(message, f"invalid payload: {error}", info, arrival)
                 continue
-            batch.points_by_message.append((message, reading_points(info, readings, arrival)))
+            tags = tags_of.get(info.device_id)
+            if tags is None:
+                tags = tags_of[info.device_id] = device_tags(info)
+            points = reading_points(info, readings, arrival, tags)
+            batch.points_by_message.append((message, points))
             unstamped += [
                 (len(batch.points_by_message) - 1, index)
                 for index, reading in enumerate(readings)

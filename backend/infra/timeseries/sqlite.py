@@ -72,7 +72,13 @@ class SQLiteStore:
             self.db.executescript(SCHEMA)
 
     def write(self, points: Sequence[Point]) -> None:
-        readings = [(p.device_id, p.ts_ms, json.dumps(p.tags, sort_keys=True)) for p in points]
+        texts: dict[int, str] = {}  # the points of one device in a batch share their tags
+        readings = []
+        for p in points:
+            text = texts.get(id(p.tags))
+            if text is None:
+                text = texts[id(p.tags)] = json.dumps(p.tags, sort_keys=True)
+            readings.append((p.device_id, p.ts_ms, text))
         values = [
             (p.device_id, name, p.ts_ms, value, int(isinstance(value, bool)))
             for p in points
