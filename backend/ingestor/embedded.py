@@ -29,6 +29,7 @@ import weakref
 from dataclasses import dataclass
 
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
+from amqtt.mqtt.puback import PubackPacket
 from amqtt.mqtt.publish import PublishPacket
 from amqtt.plugins.base import BasePlugin
 
@@ -69,8 +70,11 @@ def _capture_publishes() -> None:
         capture = _capture_of(self)
         # No await before take(): the tasks of one connection start in packet order.
         kept = capture.take(publish_packet, self.session) if capture is not None else None
-        if kept is not None and not await kept:
-            return
+        if kept is not None:
+            if not await kept:
+                return
+            if await capture.acked_unobserved(self, publish_packet):
+                return
         await handle_publish(self, publish_packet)
 
     captured.captures = True
@@ -166,6 +170,29 @@ class TelemetryCapturePlugin(BasePlugin):
         if not parsed.stored:
             metrics.INGESTOR_UNKNOWN_TOPIC.inc()
         return kept
+
+    async def acked_unobserved(self, handler: BrokerProtocolHandler, packet: PublishPacket) -> bool:
+        """A committed message no subscription could receive (and not to be retained) is
+        done here: its PUBACK goes out (QoS 1) without amqtt's delivery (a task, a
+        wait on four futures, the publish ACL's plugin tasks and a walk over every
+        subscription, per message; telemetry has no subscriber on the embedded broker
+        unless someone, such as a backend account, subscribed to it)."""
+        broker = getattr(self.context, "_broker_instance", None)
+        topic = packet.topic_name or ""
+        if (
+            packet.retain_flag
+            or packet.qos not in (0, 1)
+            or "+" in topic  # amqtt closes the connection over these; let it
+            or "#" in topic
+            or not hasattr(broker, "could_receive")
+            or broker.could_receive(topic)
+        ):
+            return False
+        if packet.qos == 1:
+            # amqtt's own send: its write lock, drain (a device that never reads its
+            # PUBACKs is not buffered for without end) and keepalive.
+            await handler._send_packet(PubackPacket.build(packet.variable_header.packet_id))
+        return True
 
     def _refuse_puback(self, client_id: str) -> None:
         """Stop this connection's writes now (the PUBACK task runs after us) and drop it."""

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -17,8 +18,10 @@ import sys
 import threading
 
 import httpx
+import paho.mqtt.client as mqtt
 import pytest
 
+from fieldline_backend.infra.broker import backend_credentials
 from fieldline_backend.infra.queue.local import LocalQueue
 from fieldline_backend.infra.timeseries.sqlite import SQLiteStore
 from tests.pipeline.support import Device, Flow, reading
@@ -66,6 +69,89 @@ def test_many_in_flight_each_puback_comes_after_its_commit(start_pipeline):
         queue.close()
         for device in devices:
             device.close()
+
+
+class Subscriber:
+    """A backend account's paho client that records what it receives."""
+
+    def __init__(self, pipeline):
+        username, password = backend_credentials(pipeline.settings)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"watch-{secrets.token_hex(4)}"
+        )
+        self.client.username_pw_set(username, password)
+        self.received: list[tuple[str, bytes, bool]] = []
+        self.acks = 0
+        self.client.on_message = lambda c, u, m: self.received.append(
+            (m.topic, m.payload, m.retain)
+        )
+        self.client.on_subscribe = self.client.on_unsubscribe = self._acked
+        self.client.connect("127.0.0.1", pipeline.settings.mqtt_port, keepalive=30)
+        self.client.loop_start()
+
+    def _acked(self, *_args) -> None:
+        self.acks += 1
+
+    def subscribe(self, topic_filter: str) -> None:
+        before = self.acks
+        self.client.subscribe(topic_filter, qos=1)
+        wait_for(lambda: self.acks > before, 15, f"SUBACK for {topic_filter}")
+
+    def unsubscribe(self, topic_filter: str) -> None:
+        before = self.acks
+        self.client.unsubscribe(topic_filter)
+        wait_for(lambda: self.acks > before, 15, f"UNSUBACK for {topic_filter}")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.mark.parametrize("pipeline_kind", ["embedded"])
+def test_telemetry_reaches_subscribers_while_the_capture_acks_the_unobserved(start_pipeline):
+    """The capture PUBACKs telemetry no subscription could receive without amqtt's
+    delivery; a subscription made (or dropped) at any time must still be obeyed, and
+    every message is captured either way."""
+    with start_pipeline(("mqtt_auth", "ingestor")) as pipeline:  # no storage: nothing drains
+        device = pipeline.account("owner-s", "watched")
+        queue = LocalQueue(pipeline.settings.data_dir / "queue.db")
+        watcher = Subscriber(pipeline)
+        batch = iter(range(10_000))
+
+        def send(n: int) -> list[bytes]:
+            payloads = [reading(next(batch)) for _ in range(n)]
+            device.publish_all(payloads)
+            return [json.dumps(p).encode() for p in payloads]
+
+        send(10)  # no subscriber yet: acked by the capture
+        assert watcher.received == []
+
+        watcher.subscribe("devices/+/telemetry")  # a wildcard filter
+        seen = send(10)
+        wait_for(lambda: len(watcher.received) == 10, 15, "the wildcard subscriber's 10")
+        assert [body for _, body, _ in watcher.received] == seen
+
+        watcher.unsubscribe("devices/+/telemetry")
+        send(10)
+        watcher.subscribe(device.topic)  # an exact filter
+        seen = send(5)
+        wait_for(lambda: len(watcher.received) == 15, 15, "the exact subscriber's 5")
+        assert [body for _, body, _ in watcher.received[10:]] == seen
+        watcher.unsubscribe(device.topic)
+
+        # Retained: kept by the broker whoever subscribes (none now), and captured.
+        retained = json.dumps(reading(99)).encode()
+        device.client.publish(device.topic, retained, qos=1, retain=True).wait_for_publish(15)
+        later = Subscriber(pipeline)
+        later.subscribe(device.topic)
+        wait_for(lambda: later.received, 15, "the retained reading")
+        assert later.received == [(device.topic, retained, True)]
+
+        assert queue.depth() == 36, "a message acked without its capture"
+        assert len(watcher.received) == 15, "a message delivered after its unsubscribe"
+        for client in (watcher, later, device):
+            client.close()
+        queue.close()
 
 
 ALL_IN_ONE = (

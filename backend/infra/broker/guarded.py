@@ -18,6 +18,9 @@ broker contract suite (tests/broker/) holds on both:
   subscription, unchecked.
 - A connection's writes leave in one send per turn of the event loop (coalescing.py):
   hundreds of PUBACKs released by one group commit are not hundreds of system calls.
+- `could_receive(topic)` says whether any subscription could take a message, without
+  amqtt's walk over every filter (exact filters by key, the few wildcard ones by
+  matching): the embedded capture acknowledges telemetry no one subscribed to itself.
 - Every authenticated connection is tracked while it runs (`_client_message_loop` lasts
   exactly as long), so `EmbeddedBroker.disconnect_invalid` can always reach it.
 """
@@ -41,6 +44,7 @@ from amqtt.session import Session
 
 from fieldline_backend.common import metrics
 from fieldline_backend.infra.broker.coalescing import coalescing
+from fieldline_backend.infra.broker.topics import topic_matches
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +245,24 @@ class GuardedBroker(Broker):
         self.open_connections = 0
         self.connections: dict[int, tuple[Session, Any]] = {}
         self.throttled = _ThrottledLog()
+        self._wildcards: list[str] | None = None  # filters with + or #; None: to be listed
         install_amqtt_log_filter()
+
+    def could_receive(self, topic: str) -> bool:
+        """Could a subscription held now take a message on `topic`? (A superset of whom
+        amqtt delivers to: the ACL's receive check comes after, per subscriber.)"""
+        subscriptions = self._subscriptions
+        if subscriptions.get(topic):
+            return True
+        if self._wildcards is None:
+            self._wildcards = [f for f in subscriptions if "+" in f or "#" in f]
+        return any(subscriptions.get(f) and topic_matches(f, topic) for f in self._wildcards)
+
+    async def add_subscription(self, subscription: tuple[str, int], session: Session) -> int:
+        try:
+            return await super().add_subscription(subscription, session)
+        finally:
+            self._wildcards = None  # after the add: a listing during its await would miss it
 
     async def _client_connected(
         self, listener_name: str, reader: ReaderAdapter, writer: WriterAdapter
