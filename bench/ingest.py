@@ -22,6 +22,7 @@ device, QoS 1), so the generator is not what is measured. In one run:
 Run by hand, with the machine otherwise idle (`scripts/services.sh up` first):
   .venv/bin/python bench/ingest.py [--readings 40000] [--devices 20] [--rate 2000]
       [--workers 1,2,4] [--latency-workers 1] [--embedded-readings 20000]
+      [--listening-devices 200]
 The last line is
 `RESULT e2e_per_s=<n> baseline_per_s=<n> ratio=<r> p99_ms=<n> embedded_per_s=<n>`
 (e2e: the best of the curve; baseline: the broker's limit; ratio: e2e / baseline).
@@ -36,6 +37,7 @@ import resource
 import secrets
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -451,7 +453,11 @@ def embedded(args) -> float:
         accounts = register(stack, args.devices, tag="")
         host, port = "127.0.0.1", settings.mqtt_port
         total = args.embedded_readings
-        print(f"embedded: {args.devices} devices, {total} readings, QoS 1")
+        listening = listen(host, port, register(stack, args.listening_devices, tag="-l"))
+        print(
+            f"embedded: {args.devices} devices, {total} readings, QoS 1"
+            + (f"; {len(listening)} more devices subscribed" if listening else "")
+        )
         series = sqlite3.connect(work / "data" / "timeseries.db")
 
         def stored() -> int:
@@ -469,7 +475,29 @@ def embedded(args) -> float:
             "storage, all threads; steadier than the rates on a shared machine)"
         )
         series.close()
+        for process in listening:
+            process.terminate()
     return rate
+
+
+def listen(host: str, port: int, accounts: list[dict]) -> list[subprocess.Popen]:
+    """Devices connected and subscribed as the SDK's are (commands, config, OTA offer and
+    chunks), publishing nothing: a broker that matches each message against every
+    subscription pays for them."""
+    processes = []
+    for account in accounts:
+        base = f"devices/{account['client_id']}"
+        topics = [f"{base}/commands", f"{base}/config", f"{base}/ota/chunk", f"{base}/ota"]
+        command = [
+            "mosquitto_sub", "-h", host, "-p", str(port), "-V", "mqttv311", "-q", "1",
+            "-i", account["client_id"], "-u", account["username"], "-P", account["password"],
+        ]  # fmt: skip
+        for topic in topics:
+            command += ["-t", topic]
+        processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL))
+    if processes:
+        time.sleep(2)  # connected and subscribed
+    return processes
 
 
 def main() -> int:
@@ -491,6 +519,12 @@ def main() -> int:
         "--batch-seconds", type=float, help="storage batch window (default: the settings')"
     )
     parser.add_argument("--embedded-readings", type=int, default=20_000)
+    parser.add_argument(
+        "--listening-devices",
+        type=int,
+        default=0,
+        help="embedded: this many more devices connected and subscribed as the SDK's are",
+    )
     parser.add_argument("--embedded", action="store_true", help="only the embedded defaults")
     args = parser.parse_args()
     if args.workers != sorted(args.workers):
