@@ -123,9 +123,9 @@ def tiebreak(reading: Reading) -> int:
 
 
 def reading_points(
-    info: DeviceInfo, readings: Sequence[Reading], arrival: int, tags: dict[str, str] | None = None
+    info: DeviceInfo, readings: Sequence[Reading], arrival: int, tags: dict[str, str]
 ) -> list[Point]:
-    tags = device_tags(info) if tags is None else tags
+    """`tags`: device_tags(info), made once a batch by the caller."""
     points = []
     for index, reading in enumerate(readings):
         # Readings of one batch without ts keep their order and stay apart.
