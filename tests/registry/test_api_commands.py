@@ -86,14 +86,19 @@ def test_at_most_twenty_wait_and_expired_ones_free_their_place(registry_stack):
     with registry_stack.signed_in() as http:
         device = register(http)
         path = f"/api/v1/devices/{device['id']}/commands"
-        short = [http.post(path, json={"name": "ping", "ttl_s": 1}) for _ in range(20)]
-        assert all(a.status_code == 202 for a in short)
+        # 19 that wait a minute, then one that expires in 2 s: only the request right
+        # after it races its expiry (20 short ones failed on a slow CI machine, whose
+        # 20 posts took longer than their 1 s).
+        waiting = [http.post(path, json={"name": "ping", "ttl_s": 60}) for _ in range(19)]
+        short = http.post(path, json={"name": "ping", "ttl_s": 2})
+        assert all(a.status_code == 202 for a in [*waiting, short])
         refused = http.post(path, json={"name": "ping"})
         assert refused.status_code == 429 and "20 commands waiting" in refused.text
         assert refused.headers["Retry-After"]
-        time.sleep(1.2)  # nobody took them: expired
+        time.sleep(2.2)  # nobody took the short one: expired, its place is free
         assert http.post(path, json={"name": "ping"}).status_code == 202
+        assert http.post(path, json={"name": "ping"}).status_code == 429
         states = [c["status"] for c in http.get(path, params={"limit": 50}).json()]
-        assert states.count("expired") == 20 and states.count("pending") == 1, states
+        assert states.count("expired") == 1 and states.count("pending") == 20, states
         missing = http.get(f"{path}/cmd-aaaaaaaaaaaaaaaa")
         assert missing.status_code == 404 and "no command" in missing.text
