@@ -3,8 +3,9 @@ relational database, and clients for the other services' APIs."""
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 import httpx
@@ -43,6 +44,7 @@ class Context:
             base_url=self.settings.service_url(service),
             headers={INTERNAL_TOKEN_HEADER: self.internal_token},
             timeout=timeout,
+            verify=_tls_context(),
         )
 
     def sync_service_client(self, service: str, timeout: float = 10.0) -> httpx.Client:
@@ -50,4 +52,13 @@ class Context:
             base_url=self.settings.service_url(service),
             headers={INTERNAL_TOKEN_HEADER: self.internal_token},
             timeout=timeout,
+            verify=_tls_context(),
         )
+
+
+@cache
+def _tls_context() -> ssl.SSLContext:
+    """One per process: a client made without it loads the CA bundle into a new context,
+    ~20 ms of CPU, and the gateway makes a client per call to storage (a telemetry query
+    took 57 ms, 17 a second with 8 in parallel). Same defaults as httpx's own."""
+    return httpx.create_ssl_context()
